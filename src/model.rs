@@ -1,0 +1,253 @@
+//! Plain data shared by every layer: router identity and configuration, and the typed rows
+//! read from a router. No I/O, no threads. Text fields are already decoded (see `routeros::text`).
+
+use serde::Serialize;
+use std::fmt;
+
+/// A router's id in the registry (the `routers.id` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct RouterId(pub u64);
+
+impl fmt::Display for RouterId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Where and how to reach one router. `Debug` never shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RouterConfig {
+    pub id: RouterId,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: String,
+    pub use_tls: bool,
+}
+
+impl fmt::Debug for RouterConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RouterConfig")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &"<hidden>")
+            .field("use_tls", &self.use_tls)
+            .finish()
+    }
+}
+
+/// `/system/resource/print`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Resource {
+    pub uptime: String,
+    pub version: String,
+    pub board_name: String,
+    pub architecture_name: String,
+    pub cpu_load: u32,
+    pub cpu_count: u32,
+    pub free_memory: u64,
+    pub total_memory: u64,
+}
+
+/// `/system/identity/print`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Identity {
+    pub name: String,
+}
+
+/// One row of `/ppp/active`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ActiveSession {
+    pub id: String,
+    pub name: String,
+    pub service: String,
+    pub caller_id: String,
+    pub address: String,
+    pub uptime: String,
+    pub session_id: String,
+}
+
+/// One row of `/ppp/secret`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Secret {
+    pub id: String,
+    pub name: String,
+    pub service: String,
+    pub profile: String,
+    pub local_address: String,
+    pub remote_address: String,
+    pub disabled: bool,
+    pub comment: String,
+    pub last_logged_out: String,
+    pub last_disconnect_reason: String,
+}
+
+/// One row of `/ppp/profile`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Profile {
+    pub id: String,
+    pub name: String,
+    /// `rx/tx` as typed on the router (rx = customer upload); `None` when unset.
+    pub rate_limit: Option<String>,
+}
+
+/// One row of `/queue/simple`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct SimpleQueue {
+    pub id: String,
+    pub name: String,
+    pub target: String,
+    pub max_limit: String,
+    /// First half of `rate`: the target's upload, bits/s.
+    pub upload_bps: u64,
+    /// Second half of `rate`: the target's download, bits/s.
+    pub download_bps: u64,
+    pub dynamic: bool,
+    pub disabled: bool,
+}
+
+/// One `/interface/monitor-traffic ... =once=` row.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct InterfaceTraffic {
+    pub name: String,
+    /// What the router receives on the interface (a PPPoE customer's upload).
+    pub rx_bps: u64,
+    /// What the router sends on the interface (a PPPoE customer's download).
+    pub tx_bps: u64,
+}
+
+/// One `/ip/firewall/address-list` row.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct AddressListEntry {
+    pub id: String,
+    pub list: String,
+    pub address: String,
+    pub comment: String,
+    pub dynamic: bool,
+    pub disabled: bool,
+}
+
+/// Parses a RouterOS duration (`1w2d3h4m5s`, `14ms612us`, old `2d09:29:51`) into seconds.
+pub fn parse_duration_secs(text: &str) -> Option<u64> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    if text.contains(':') {
+        // Old form: optional `Nw`/`Nd` prefixes, then HH:MM:SS.
+        let (prefix, clock) = match text.rfind(|c: char| c.is_ascii_alphabetic()) {
+            Some(at) => (&text[..=at], &text[at + 1..]),
+            None => ("", text),
+        };
+        let mut total = if prefix.is_empty() { 0 } else { parse_duration_secs(prefix)? };
+        let parts: Vec<&str> = clock.split(':').collect();
+        if parts.len() != 3 {
+            return None;
+        }
+        for (part, scale) in parts.iter().zip([3600u64, 60, 1]) {
+            total += part.parse::<u64>().ok()? * scale;
+        }
+        return Some(total);
+    }
+    let mut total_us: u64 = 0;
+    let mut number = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        if c == 'm' || c == 'u' || c == 'n' {
+            if let Some(&'s') = chars.peek() {
+                unit.push('s');
+                chars.next();
+            }
+        }
+        let value: u64 = number.parse().ok()?;
+        number.clear();
+        let scale_us: u64 = match unit.as_str() {
+            "w" => 604_800_000_000,
+            "d" => 86_400_000_000,
+            "h" => 3_600_000_000,
+            "m" => 60_000_000,
+            "s" => 1_000_000,
+            "ms" => 1_000,
+            "us" => 1,
+            "ns" => 0,
+            _ => return None,
+        };
+        total_us = total_us.checked_add(value.checked_mul(scale_us)?)?;
+    }
+    if !number.is_empty() {
+        return None;
+    }
+    Some(total_us / 1_000_000)
+}
+
+/// Formats seconds the way modern RouterOS does: `1w2d3h4m5s`, `0s` for zero.
+pub fn format_duration(mut secs: u64) -> String {
+    if secs == 0 {
+        return "0s".to_owned();
+    }
+    let mut out = String::new();
+    for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if secs >= size {
+            out.push_str(&format!("{}{unit}", secs / size));
+            secs %= size;
+        }
+    }
+    out
+}
+
+/// Parses a RouterOS boolean (`true`/`false`, old `yes`/`no`).
+pub fn parse_bool(text: &str) -> bool {
+    matches!(text, "true" | "yes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_both_forms() {
+        let table = [
+            ("0s", Some(0)),
+            ("1w2d3h4m5s", Some(604_800 + 2 * 86_400 + 3 * 3_600 + 4 * 60 + 5)),
+            ("8h21m43s", Some(8 * 3600 + 21 * 60 + 43)),
+            ("14ms612us", Some(0)),
+            ("01:22:53", Some(3600 + 22 * 60 + 53)),
+            ("2d09:29:51", Some(2 * 86_400 + 9 * 3600 + 29 * 60 + 51)),
+            ("1w2d03:04:05", Some(604_800 + 2 * 86_400 + 3 * 3600 + 4 * 60 + 5)),
+            ("", None),
+            ("12", None),
+            ("5x", None),
+        ];
+        for (text, expected) in table {
+            assert_eq!(parse_duration_secs(text), expected, "{text}");
+        }
+        for secs in [0, 1, 59, 60, 3661, 694_245, 10_000_000] {
+            assert_eq!(parse_duration_secs(&format_duration(secs)), Some(secs));
+        }
+        assert_eq!(format_duration(694_245), "1w1d50m45s");
+    }
+
+    #[test]
+    fn config_debug_hides_password() {
+        let config = RouterConfig {
+            id: RouterId(1),
+            name: "r1".into(),
+            host: "127.0.0.1".into(),
+            port: 8728,
+            username: "admin".into(),
+            password: "hunter2".into(),
+            use_tls: false,
+        };
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}
