@@ -7,4 +7,5 @@
 
 pub mod model;
 pub mod rng;
+pub mod router;
 pub mod routeros;
