@@ -144,7 +144,11 @@ pub fn parse_duration_secs(text: &str) -> Option<u64> {
             Some(at) => (&text[..=at], &text[at + 1..]),
             None => ("", text),
         };
-        let mut total = if prefix.is_empty() { 0 } else { parse_duration_secs(prefix)? };
+        let mut total = if prefix.is_empty() {
+            0
+        } else {
+            parse_duration_secs(prefix)?
+        };
         let parts: Vec<&str> = clock.split(':').collect();
         if parts.len() != 3 {
             return None;
@@ -196,7 +200,13 @@ pub fn format_duration(mut secs: u64) -> String {
         return "0s".to_owned();
     }
     let mut out = String::new();
-    for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+    for (unit, size) in [
+        ("w", 604_800),
+        ("d", 86_400),
+        ("h", 3_600),
+        ("m", 60),
+        ("s", 1),
+    ] {
         if secs >= size {
             out.push_str(&format!("{}{unit}", secs / size));
             secs %= size;
@@ -218,12 +228,18 @@ mod tests {
     fn durations_both_forms() {
         let table = [
             ("0s", Some(0)),
-            ("1w2d3h4m5s", Some(604_800 + 2 * 86_400 + 3 * 3_600 + 4 * 60 + 5)),
+            (
+                "1w2d3h4m5s",
+                Some(604_800 + 2 * 86_400 + 3 * 3_600 + 4 * 60 + 5),
+            ),
             ("8h21m43s", Some(8 * 3600 + 21 * 60 + 43)),
             ("14ms612us", Some(0)),
             ("01:22:53", Some(3600 + 22 * 60 + 53)),
             ("2d09:29:51", Some(2 * 86_400 + 9 * 3600 + 29 * 60 + 51)),
-            ("1w2d03:04:05", Some(604_800 + 2 * 86_400 + 3 * 3600 + 4 * 60 + 5)),
+            (
+                "1w2d03:04:05",
+                Some(604_800 + 2 * 86_400 + 3 * 3600 + 4 * 60 + 5),
+            ),
             ("", None),
             ("12", None),
             ("5x", None),

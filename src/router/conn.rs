@@ -32,7 +32,10 @@ pub struct Record {
 impl Record {
     /// Raw bytes of `name`.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.attributes.iter().find(|(n, _)| n == name.as_bytes()).map(|(_, v)| v.as_slice())
+        self.attributes
+            .iter()
+            .find(|(n, _)| n == name.as_bytes())
+            .map(|(_, v)| v.as_slice())
     }
 
     /// Decoded text of `name`, empty when absent.
@@ -55,7 +58,9 @@ impl Record {
 
     /// `name` as a RouterOS boolean, false when absent.
     pub fn flag(&self, name: &str) -> bool {
-        self.get(name).map(|v| v == b"true" || v == b"yes").unwrap_or(false)
+        self.get(name)
+            .map(|v| v == b"true" || v == b"yes")
+            .unwrap_or(false)
     }
 }
 
@@ -82,8 +87,13 @@ impl Connection<TcpStream> {
     /// Connects to `host:port` within `timeout` (each resolved address gets the remaining time).
     pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<Self, RouterError> {
         let deadline = Instant::now() + timeout;
-        let addresses = (host, port).to_socket_addrs().map_err(RouterError::Connect)?;
-        let mut last_error = io::Error::new(io::ErrorKind::NotFound, format!("{host} resolved to no address"));
+        let addresses = (host, port)
+            .to_socket_addrs()
+            .map_err(RouterError::Connect)?;
+        let mut last_error = io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{host} resolved to no address"),
+        );
         for address in addresses {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -94,7 +104,9 @@ impl Connection<TcpStream> {
                 Ok(stream) => {
                     // Small request/response sentences: send them at once.
                     stream.set_nodelay(true).map_err(RouterError::Connect)?;
-                    stream.set_write_timeout(Some(timeout)).map_err(RouterError::Connect)?;
+                    stream
+                        .set_write_timeout(Some(timeout))
+                        .map_err(RouterError::Connect)?;
                     return Ok(Connection::new(stream));
                 }
                 Err(e) => last_error = e,
@@ -132,10 +144,17 @@ impl<S: Stream> Connection<S> {
     }
 
     /// Logs in: plain `/login` first, then the MD5 challenge if the router answers with `=ret=`.
-    pub fn login(&mut self, user: &str, password: &str, deadline: Instant) -> Result<(), RouterError> {
+    pub fn login(
+        &mut self,
+        user: &str,
+        password: &str,
+        deadline: Instant,
+    ) -> Result<(), RouterError> {
         let user_bytes = encode_text(user)?;
         let password_bytes = encode_text(password)?;
-        let plain = CommandBuilder::new("/login").attr("name", &user_bytes).attr("password", &password_bytes);
+        let plain = CommandBuilder::new("/login")
+            .attr("name", &user_bytes)
+            .attr("password", &password_bytes);
         let response = self.execute(plain, deadline).map_err(login_error)?;
         let Some(challenge_hex) = response.ret else {
             return Ok(());
@@ -144,18 +163,28 @@ impl<S: Stream> Connection<S> {
         let challenge = login::decode_challenge(&challenge_hex)
             .ok_or_else(|| RouterError::UnexpectedReply("login challenge is not hex".into()))?;
         let answer = login::challenge_response(&password_bytes, &challenge);
-        let legacy = CommandBuilder::new("/login").attr("name", &user_bytes).attr("response", answer.as_bytes());
+        let legacy = CommandBuilder::new("/login")
+            .attr("name", &user_bytes)
+            .attr("response", answer.as_bytes());
         self.execute(legacy, deadline).map_err(login_error)?;
         Ok(())
     }
 
     /// Runs one command and returns its rows; traps become [`RouterError::Trap`].
-    pub fn run(&mut self, command: CommandBuilder, deadline: Instant) -> Result<Vec<Record>, RouterError> {
+    pub fn run(
+        &mut self,
+        command: CommandBuilder,
+        deadline: Instant,
+    ) -> Result<Vec<Record>, RouterError> {
         self.execute(command, deadline).map(|r| r.records)
     }
 
     /// Runs one command and returns its rows and `=ret=`.
-    pub fn execute(&mut self, command: CommandBuilder, deadline: Instant) -> Result<Response, RouterError> {
+    pub fn execute(
+        &mut self,
+        command: CommandBuilder,
+        deadline: Instant,
+    ) -> Result<Response, RouterError> {
         if self.broken {
             return Err(RouterError::Closed);
         }
@@ -174,7 +203,11 @@ impl<S: Stream> Connection<S> {
 
     /// Asks the router to stop command `tag` (streams such as monitor-traffic without `once`).
     pub fn cancel(&mut self, tag: &str, deadline: Instant) -> Result<(), RouterError> {
-        self.execute(CommandBuilder::new("/cancel").attr("tag", tag.as_bytes()), deadline).map(|_| ())
+        self.execute(
+            CommandBuilder::new("/cancel").attr("tag", tag.as_bytes()),
+            deadline,
+        )
+        .map(|_| ())
     }
 
     /// Sends `/quit` and reads the router's `!fatal` goodbye (best effort).
@@ -195,7 +228,10 @@ impl<S: Stream> Connection<S> {
 
     fn send(&mut self, sentence: &Sentence) -> Result<(), RouterError> {
         let bytes = sentence.to_bytes();
-        let result = self.stream.write_all(&bytes).and_then(|_| self.stream.flush());
+        let result = self
+            .stream
+            .write_all(&bytes)
+            .and_then(|_| self.stream.flush());
         result.map_err(|e| self.poison(from_io(e)))
     }
 
@@ -217,7 +253,10 @@ impl<S: Stream> Connection<S> {
                         self.abandoned.remove(&t);
                     }
                     if !self.abandoned.contains(&t) && reply.kind != ReplyKind::Done {
-                        log::debug!("discarding reply for unknown tag {:?}", String::from_utf8_lossy(&t));
+                        log::debug!(
+                            "discarding reply for unknown tag {:?}",
+                            String::from_utf8_lossy(&t)
+                        );
                     }
                     continue;
                 }
@@ -227,7 +266,9 @@ impl<S: Stream> Connection<S> {
                 }
             }
             match reply.kind {
-                ReplyKind::Re => response.records.push(Record { attributes: reply.attributes }),
+                ReplyKind::Re => response.records.push(Record {
+                    attributes: reply.attributes,
+                }),
                 ReplyKind::Trap => traps.push(Trap {
                     category: reply
                         .get("category")
@@ -244,7 +285,10 @@ impl<S: Stream> Connection<S> {
                     return Ok(response);
                 }
                 ReplyKind::Unknown(word) => {
-                    log::debug!("skipping unknown reply word {:?}", String::from_utf8_lossy(&word));
+                    log::debug!(
+                        "skipping unknown reply word {:?}",
+                        String::from_utf8_lossy(&word)
+                    );
                 }
                 ReplyKind::Fatal => unreachable!("handled above"),
             }
@@ -289,7 +333,10 @@ impl<S: Stream> Connection<S> {
 fn login_error(error: RouterError) -> RouterError {
     match error {
         RouterError::Trap(traps) => {
-            let message = traps.first().map(|t| t.message.clone()).unwrap_or_else(|| "login failed".into());
+            let message = traps
+                .first()
+                .map(|t| t.message.clone())
+                .unwrap_or_else(|| "login failed".into());
             RouterError::LoginRefused(message)
         }
         RouterError::Fatal(reason) => RouterError::LoginRefused(reason),
@@ -324,7 +371,10 @@ mod tests {
                     }
                     Ok(n)
                 }
-                None => Err(io::Error::new(io::ErrorKind::WouldBlock, "no more scripted bytes")),
+                None => Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "no more scripted bytes",
+                )),
             }
         }
     }
@@ -347,9 +397,15 @@ mod tests {
 
     fn connection(replies: &[&[&str]]) -> Connection<ScriptedStream> {
         // One byte per read: every reply is split at every boundary.
-        let bytes: Vec<u8> = replies.iter().flat_map(|r| Sentence::from_strs(r).to_bytes()).collect();
+        let bytes: Vec<u8> = replies
+            .iter()
+            .flat_map(|r| Sentence::from_strs(r).to_bytes())
+            .collect();
         let incoming = bytes.into_iter().map(|b| vec![b]).collect();
-        Connection::new(ScriptedStream { incoming, written: Vec::new() })
+        Connection::new(ScriptedStream {
+            incoming,
+            written: Vec::new(),
+        })
     }
 
     fn soon() -> Instant {
@@ -358,14 +414,25 @@ mod tests {
 
     #[test]
     fn empty_then_done_and_unknown_words_are_skipped() {
-        let mut conn = connection(&[&["!empty", ".tag=1"], &["!weird", ".tag=1"], &["!done", ".tag=1"]]);
-        assert_eq!(conn.run(CommandBuilder::new("/ppp/active/print"), soon()).unwrap(), vec![]);
+        let mut conn = connection(&[
+            &["!empty", ".tag=1"],
+            &["!weird", ".tag=1"],
+            &["!done", ".tag=1"],
+        ]);
+        assert_eq!(
+            conn.run(CommandBuilder::new("/ppp/active/print"), soon())
+                .unwrap(),
+            vec![]
+        );
     }
 
     #[test]
     fn stale_reply_of_an_abandoned_tag_is_discarded() {
         let mut conn = connection(&[]);
-        assert!(matches!(conn.run(CommandBuilder::new("/a"), soon()), Err(RouterError::Timeout)));
+        assert!(matches!(
+            conn.run(CommandBuilder::new("/a"), soon()),
+            Err(RouterError::Timeout)
+        ));
         assert_eq!(conn.abandoned_count(), 1);
         // The late answer to tag 1 arrives before the answer to tag 2.
         for reply in [
@@ -374,7 +441,9 @@ mod tests {
             &["!re", "=name=fresh", ".tag=2"],
             &["!done", ".tag=2"],
         ] {
-            conn.stream.incoming.push_back(Sentence::from_strs(reply).to_bytes());
+            conn.stream
+                .incoming
+                .push_back(Sentence::from_strs(reply).to_bytes());
         }
         let rows = conn.run(CommandBuilder::new("/b"), soon()).unwrap();
         assert_eq!(rows.len(), 1);
@@ -407,34 +476,61 @@ mod tests {
         assert!(matches!(&error, RouterError::Fatal(r) if r == "session terminated on request"));
         assert!(error.is_connectivity_error());
         assert!(conn.is_broken());
-        assert!(matches!(conn.run(CommandBuilder::new("/y"), soon()), Err(RouterError::Closed)));
+        assert!(matches!(
+            conn.run(CommandBuilder::new("/y"), soon()),
+            Err(RouterError::Closed)
+        ));
     }
 
     #[test]
     fn garbage_is_a_protocol_error() {
-        let mut conn = Connection::new(ScriptedStream { incoming: VecDeque::from(vec![vec![0xF9, 1, 2]]), written: vec![] });
-        assert!(matches!(conn.run(CommandBuilder::new("/x"), soon()), Err(RouterError::Protocol(_))));
+        let mut conn = Connection::new(ScriptedStream {
+            incoming: VecDeque::from(vec![vec![0xF9, 1, 2]]),
+            written: vec![],
+        });
+        assert!(matches!(
+            conn.run(CommandBuilder::new("/x"), soon()),
+            Err(RouterError::Protocol(_))
+        ));
         assert!(conn.is_broken());
     }
 
     #[test]
     fn legacy_login_answers_the_challenge() {
-        let mut conn = connection(&[&["!done", ".tag=1", "=ret=259e0bc05acd6f46926dc2f809ed1bba"], &["!done", ".tag=2"]]);
+        let mut conn = connection(&[
+            &["!done", ".tag=1", "=ret=259e0bc05acd6f46926dc2f809ed1bba"],
+            &["!done", ".tag=2"],
+        ]);
         conn.login("admin", "test", soon()).unwrap();
         let mut decoder = Decoder::new();
         decoder.feed(&conn.stream.written);
         let first = decoder.next_sentence().unwrap().unwrap();
-        assert_eq!(first, Sentence::from_strs(&["/login", "=name=admin", "=password=test", ".tag=1"]));
+        assert_eq!(
+            first,
+            Sentence::from_strs(&["/login", "=name=admin", "=password=test", ".tag=1"])
+        );
         let second = decoder.next_sentence().unwrap().unwrap();
         assert_eq!(
             second,
-            Sentence::from_strs(&["/login", "=name=admin", "=response=00c7fd865183a43a772dde231f6d0bff13", ".tag=2"])
+            Sentence::from_strs(&[
+                "/login",
+                "=name=admin",
+                "=response=00c7fd865183a43a772dde231f6d0bff13",
+                ".tag=2"
+            ])
         );
     }
 
     #[test]
     fn refused_login_keeps_the_router_message() {
-        let mut conn = connection(&[&["!trap", ".tag=1", "=message=invalid user name or password (6)"], &["!done", ".tag=1"]]);
+        let mut conn = connection(&[
+            &[
+                "!trap",
+                ".tag=1",
+                "=message=invalid user name or password (6)",
+            ],
+            &["!done", ".tag=1"],
+        ]);
         match conn.login("admin", "bad", soon()) {
             Err(RouterError::LoginRefused(m)) => assert_eq!(m, "invalid user name or password (6)"),
             other => panic!("expected refusal, got {other:?}"),
@@ -444,7 +540,10 @@ mod tests {
     #[test]
     fn unencodable_input_is_refused_before_sending() {
         let mut conn = connection(&[]);
-        assert!(matches!(conn.login("日本", "", soon()), Err(RouterError::InvalidInput(_))));
+        assert!(matches!(
+            conn.login("日本", "", soon()),
+            Err(RouterError::InvalidInput(_))
+        ));
         assert!(conn.stream.written.is_empty());
     }
 }

@@ -111,9 +111,10 @@ impl std::error::Error for RouterError {
 pub(crate) fn from_io(error: io::Error) -> RouterError {
     match error.kind() {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => RouterError::Timeout,
-        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe => {
-            RouterError::Closed
-        }
+        io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => RouterError::Closed,
         _ => RouterError::Io(error),
     }
 }

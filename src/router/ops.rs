@@ -4,7 +4,10 @@
 
 use super::conn::{encode_text, Connection, Record, Stream};
 use super::error::RouterError;
-use crate::model::{ActiveSession, AddressListEntry, Identity, InterfaceTraffic, Profile, Resource, Secret, SimpleQueue};
+use crate::model::{
+    ActiveSession, AddressListEntry, Identity, InterfaceTraffic, Profile, Resource, Secret,
+    SimpleQueue,
+};
 use crate::routeros::{text, CommandBuilder};
 use std::time::Instant;
 
@@ -18,7 +21,15 @@ const RESOURCE_PROPS: &[&str] = &[
     "free-memory",
     "total-memory",
 ];
-const ACTIVE_PROPS: &[&str] = &[".id", "name", "service", "caller-id", "address", "uptime", "session-id"];
+const ACTIVE_PROPS: &[&str] = &[
+    ".id",
+    "name",
+    "service",
+    "caller-id",
+    "address",
+    "uptime",
+    "session-id",
+];
 const SECRET_PROPS: &[&str] = &[
     ".id",
     "name",
@@ -31,7 +42,15 @@ const SECRET_PROPS: &[&str] = &[
     "last-logged-out",
     "last-disconnect-reason",
 ];
-const QUEUE_PROPS: &[&str] = &[".id", "name", "target", "max-limit", "rate", "dynamic", "disabled"];
+const QUEUE_PROPS: &[&str] = &[
+    ".id",
+    "name",
+    "target",
+    "max-limit",
+    "rate",
+    "dynamic",
+    "disabled",
+];
 const ADDRESS_LIST_PROPS: &[&str] = &[".id", "list", "address", "comment", "dynamic", "disabled"];
 
 /// Fields of a new PPP secret, already validated by the caller.
@@ -90,7 +109,9 @@ fn bool_word(value: bool) -> &'static str {
 
 fn single<T>(mut rows: Vec<T>, what: &str) -> Result<T, RouterError> {
     if rows.is_empty() {
-        return Err(RouterError::UnexpectedReply(format!("{what} returned no row")));
+        return Err(RouterError::UnexpectedReply(format!(
+            "{what} returned no row"
+        )));
     }
     Ok(rows.swap_remove(0))
 }
@@ -162,54 +183,93 @@ fn to_address_entry(r: &Record) -> AddressListEntry {
 
 /// Parses an `upload/download` pair of bit rates; missing halves are 0.
 pub fn parse_pair(value: &str) -> (u64, u64) {
-    let mut parts = value.split('/').map(|p| p.trim().parse::<u64>().unwrap_or(0));
+    let mut parts = value
+        .split('/')
+        .map(|p| p.trim().parse::<u64>().unwrap_or(0));
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
 impl<S: Stream> Connection<S> {
     /// `/system/resource/print`.
     pub fn resource(&mut self, deadline: Instant) -> Result<Resource, RouterError> {
-        let rows = self.run(CommandBuilder::new("/system/resource/print").proplist(RESOURCE_PROPS), deadline)?;
+        let rows = self.run(
+            CommandBuilder::new("/system/resource/print").proplist(RESOURCE_PROPS),
+            deadline,
+        )?;
         single(rows, "/system/resource/print").map(|r| to_resource(&r))
     }
 
     /// `/system/identity/print`.
     pub fn identity(&mut self, deadline: Instant) -> Result<Identity, RouterError> {
-        let rows = self.run(CommandBuilder::new("/system/identity/print").proplist(&["name"]), deadline)?;
-        single(rows, "/system/identity/print").map(|r| Identity { name: r.text("name") })
+        let rows = self.run(
+            CommandBuilder::new("/system/identity/print").proplist(&["name"]),
+            deadline,
+        )?;
+        single(rows, "/system/identity/print").map(|r| Identity {
+            name: r.text("name"),
+        })
     }
 
     /// Every live PPP session.
-    pub fn active_sessions(&mut self, deadline: Instant) -> Result<Vec<ActiveSession>, RouterError> {
-        let rows = self.run(CommandBuilder::new("/ppp/active/print").proplist(ACTIVE_PROPS), deadline)?;
+    pub fn active_sessions(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<Vec<ActiveSession>, RouterError> {
+        let rows = self.run(
+            CommandBuilder::new("/ppp/active/print").proplist(ACTIVE_PROPS),
+            deadline,
+        )?;
         Ok(rows.iter().map(to_active).collect())
     }
 
     /// Live sessions of exactly this user name.
-    pub fn active_sessions_of(&mut self, user: &str, deadline: Instant) -> Result<Vec<ActiveSession>, RouterError> {
-        let command = CommandBuilder::new("/ppp/active/print").proplist(ACTIVE_PROPS).query_eq("name", encode_text(user)?);
+    pub fn active_sessions_of(
+        &mut self,
+        user: &str,
+        deadline: Instant,
+    ) -> Result<Vec<ActiveSession>, RouterError> {
+        let command = CommandBuilder::new("/ppp/active/print")
+            .proplist(ACTIVE_PROPS)
+            .query_eq("name", encode_text(user)?);
         Ok(self.run(command, deadline)?.iter().map(to_active).collect())
     }
 
     /// Removes a live session (kicks the customer).
     pub fn remove_active(&mut self, id: &str, deadline: Instant) -> Result<(), RouterError> {
-        self.run(CommandBuilder::new("/ppp/active/remove").attr(".id", id.as_bytes()), deadline).map(|_| ())
+        self.run(
+            CommandBuilder::new("/ppp/active/remove").attr(".id", id.as_bytes()),
+            deadline,
+        )
+        .map(|_| ())
     }
 
     /// Every PPP secret.
     pub fn secrets(&mut self, deadline: Instant) -> Result<Vec<Secret>, RouterError> {
-        let rows = self.run(CommandBuilder::new("/ppp/secret/print").proplist(SECRET_PROPS), deadline)?;
+        let rows = self.run(
+            CommandBuilder::new("/ppp/secret/print").proplist(SECRET_PROPS),
+            deadline,
+        )?;
         Ok(rows.iter().map(to_secret).collect())
     }
 
     /// The secret named exactly `user`, if any.
-    pub fn secret_named(&mut self, user: &str, deadline: Instant) -> Result<Option<Secret>, RouterError> {
-        let command = CommandBuilder::new("/ppp/secret/print").proplist(SECRET_PROPS).query_eq("name", encode_text(user)?);
+    pub fn secret_named(
+        &mut self,
+        user: &str,
+        deadline: Instant,
+    ) -> Result<Option<Secret>, RouterError> {
+        let command = CommandBuilder::new("/ppp/secret/print")
+            .proplist(SECRET_PROPS)
+            .query_eq("name", encode_text(user)?);
         Ok(self.run(command, deadline)?.first().map(to_secret))
     }
 
     /// Adds a secret and returns its new `.id`.
-    pub fn add_secret(&mut self, secret: &NewSecret, deadline: Instant) -> Result<String, RouterError> {
+    pub fn add_secret(
+        &mut self,
+        secret: &NewSecret,
+        deadline: Instant,
+    ) -> Result<String, RouterError> {
         let mut command = CommandBuilder::new("/ppp/secret/add")
             .attr("name", encode_text(&secret.name)?)
             .attr("password", encode_text(&secret.password)?);
@@ -236,7 +296,12 @@ impl<S: Stream> Connection<S> {
     }
 
     /// Changes fields of the secret with `.id` `id`.
-    pub fn set_secret(&mut self, id: &str, changes: &SecretChanges, deadline: Instant) -> Result<(), RouterError> {
+    pub fn set_secret(
+        &mut self,
+        id: &str,
+        changes: &SecretChanges,
+        deadline: Instant,
+    ) -> Result<(), RouterError> {
         let mut command = CommandBuilder::new("/ppp/secret/set").attr(".id", id.as_bytes());
         let fields = [
             ("password", &changes.password),
@@ -257,12 +322,19 @@ impl<S: Stream> Connection<S> {
 
     /// Removes the secret with `.id` `id`.
     pub fn remove_secret(&mut self, id: &str, deadline: Instant) -> Result<(), RouterError> {
-        self.run(CommandBuilder::new("/ppp/secret/remove").attr(".id", id.as_bytes()), deadline).map(|_| ())
+        self.run(
+            CommandBuilder::new("/ppp/secret/remove").attr(".id", id.as_bytes()),
+            deadline,
+        )
+        .map(|_| ())
     }
 
     /// Every PPP profile.
     pub fn profiles(&mut self, deadline: Instant) -> Result<Vec<Profile>, RouterError> {
-        let rows = self.run(CommandBuilder::new("/ppp/profile/print").proplist(&[".id", "name", "rate-limit"]), deadline)?;
+        let rows = self.run(
+            CommandBuilder::new("/ppp/profile/print").proplist(&[".id", "name", "rate-limit"]),
+            deadline,
+        )?;
         Ok(rows
             .iter()
             .map(|r| Profile {
@@ -274,19 +346,35 @@ impl<S: Stream> Connection<S> {
     }
 
     /// Simple queues named exactly `name`.
-    pub fn queues_named(&mut self, name: &str, deadline: Instant) -> Result<Vec<SimpleQueue>, RouterError> {
-        let command = CommandBuilder::new("/queue/simple/print").proplist(QUEUE_PROPS).query_eq("name", encode_text(name)?);
+    pub fn queues_named(
+        &mut self,
+        name: &str,
+        deadline: Instant,
+    ) -> Result<Vec<SimpleQueue>, RouterError> {
+        let command = CommandBuilder::new("/queue/simple/print")
+            .proplist(QUEUE_PROPS)
+            .query_eq("name", encode_text(name)?);
         Ok(self.run(command, deadline)?.iter().map(to_queue).collect())
     }
 
     /// Simple queues whose target is exactly `target` (e.g. `10.10.0.25/32`).
-    pub fn queues_targeting(&mut self, target: &str, deadline: Instant) -> Result<Vec<SimpleQueue>, RouterError> {
-        let command = CommandBuilder::new("/queue/simple/print").proplist(QUEUE_PROPS).query_eq("target", encode_text(target)?);
+    pub fn queues_targeting(
+        &mut self,
+        target: &str,
+        deadline: Instant,
+    ) -> Result<Vec<SimpleQueue>, RouterError> {
+        let command = CommandBuilder::new("/queue/simple/print")
+            .proplist(QUEUE_PROPS)
+            .query_eq("target", encode_text(target)?);
         Ok(self.run(command, deadline)?.iter().map(to_queue).collect())
     }
 
     /// `/interface/monitor-traffic =interface=X =once=`.
-    pub fn monitor_traffic_once(&mut self, interface: &str, deadline: Instant) -> Result<InterfaceTraffic, RouterError> {
+    pub fn monitor_traffic_once(
+        &mut self,
+        interface: &str,
+        deadline: Instant,
+    ) -> Result<InterfaceTraffic, RouterError> {
         let command = CommandBuilder::new("/interface/monitor-traffic")
             .attr("interface", encode_text(interface)?)
             .flag("once")
@@ -300,16 +388,31 @@ impl<S: Stream> Connection<S> {
     }
 
     /// Address-list entries with exactly this list and address.
-    pub fn address_list_find(&mut self, list: &str, address: &str, deadline: Instant) -> Result<Vec<AddressListEntry>, RouterError> {
+    pub fn address_list_find(
+        &mut self,
+        list: &str,
+        address: &str,
+        deadline: Instant,
+    ) -> Result<Vec<AddressListEntry>, RouterError> {
         let command = CommandBuilder::new("/ip/firewall/address-list/print")
             .proplist(ADDRESS_LIST_PROPS)
             .query_eq("list", encode_text(list)?)
             .query_eq("address", encode_text(address)?);
-        Ok(self.run(command, deadline)?.iter().map(to_address_entry).collect())
+        Ok(self
+            .run(command, deadline)?
+            .iter()
+            .map(to_address_entry)
+            .collect())
     }
 
     /// Adds an address-list entry and returns its `.id`.
-    pub fn address_list_add(&mut self, list: &str, address: &str, comment: Option<&str>, deadline: Instant) -> Result<String, RouterError> {
+    pub fn address_list_add(
+        &mut self,
+        list: &str,
+        address: &str,
+        comment: Option<&str>,
+        deadline: Instant,
+    ) -> Result<String, RouterError> {
         let mut command = CommandBuilder::new("/ip/firewall/address-list/add")
             .attr("list", encode_text(list)?)
             .attr("address", encode_text(address)?);
@@ -322,13 +425,19 @@ impl<S: Stream> Connection<S> {
 
     /// Removes the address-list entry with `.id` `id`.
     pub fn address_list_remove(&mut self, id: &str, deadline: Instant) -> Result<(), RouterError> {
-        self.run(CommandBuilder::new("/ip/firewall/address-list/remove").attr(".id", id.as_bytes()), deadline)
-            .map(|_| ())
+        self.run(
+            CommandBuilder::new("/ip/firewall/address-list/remove").attr(".id", id.as_bytes()),
+            deadline,
+        )
+        .map(|_| ())
     }
 
     /// `/system/backup/save =name=NAME`; returns the file name the router writes.
     pub fn backup_save(&mut self, name: &str, deadline: Instant) -> Result<String, RouterError> {
-        self.run(CommandBuilder::new("/system/backup/save").attr("name", encode_text(name)?), deadline)?;
+        self.run(
+            CommandBuilder::new("/system/backup/save").attr("name", encode_text(name)?),
+            deadline,
+        )?;
         Ok(format!("{name}.backup"))
     }
 }
@@ -346,7 +455,11 @@ mod tests {
 
     #[test]
     fn changed_fields_in_order() {
-        let changes = SecretChanges { profile: Some("20M".into()), disabled: Some(true), ..Default::default() };
+        let changes = SecretChanges {
+            profile: Some("20M".into()),
+            disabled: Some(true),
+            ..Default::default()
+        };
         assert_eq!(changes.changed_fields(), vec!["profile", "disabled"]);
     }
 }
