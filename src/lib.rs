@@ -5,6 +5,7 @@
 //! `sim` is a RouterOS simulator for demos, tests and benchmarks; `model` is plain data.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod model;
 pub mod rng;
 pub mod router;
