@@ -8,7 +8,14 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 /// Keys that were published as samples and must not guard a real deployment.
-const SAMPLE_APP_KEYS: &[&str] = &["your-secret-key", "your_app_key", "changeme", "secret", "base64:your-app-key", "app-key"];
+const SAMPLE_APP_KEYS: &[&str] = &[
+    "your-secret-key",
+    "your_app_key",
+    "changeme",
+    "secret",
+    "base64:your-app-key",
+    "app-key",
+];
 
 /// The parsed configuration of `serve` and `demo`.
 #[derive(Clone, PartialEq)]
@@ -43,7 +50,10 @@ impl fmt::Debug for Config {
             .field("warmup_timeout", &self.warmup_timeout)
             .field("reload_interval", &self.reload_interval)
             .field("webhook_url", &self.webhook_url)
-            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "<set>"))
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "<set>"),
+            )
             .field("cors_origin", &self.cors_origin)
             .field("metrics_public", &self.metrics_public)
             .finish()
@@ -66,13 +76,20 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 fn error(variable: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError { variable, message: message.into() }
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
 }
 
 impl Config {
     /// Reads every variable through `lookup`; empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let listen = match get("API_PORT") {
             Some(value) => parse_listen(&value).map_err(|m| error("API_PORT", m))?,
             None => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080),
@@ -80,27 +97,41 @@ impl Config {
         let http_threads = match get("HTTP_THREADS") {
             Some(value) => match value.parse::<usize>() {
                 Ok(n) if (1..=1024).contains(&n) => n,
-                _ => return Err(error("HTTP_THREADS", format!("expected a number from 1 to 1024, got {value:?}"))),
+                _ => {
+                    return Err(error(
+                        "HTTP_THREADS",
+                        format!("expected a number from 1 to 1024, got {value:?}"),
+                    ))
+                }
             },
             None => 8,
         };
-        let seconds = |name: &'static str, default: f64, allow_zero: bool| -> Result<Duration, ConfigError> {
-            match get(name) {
-                Some(value) => parse_seconds(&value, allow_zero).map_err(|m| error(name, m)),
-                None => Ok(Duration::from_secs_f64(default)),
-            }
-        };
+        let seconds =
+            |name: &'static str, default: f64, allow_zero: bool| -> Result<Duration, ConfigError> {
+                match get(name) {
+                    Some(value) => parse_seconds(&value, allow_zero).map_err(|m| error(name, m)),
+                    None => Ok(Duration::from_secs_f64(default)),
+                }
+            };
         let reload = seconds("RELOAD_INTERVAL_S", 60.0, true)?;
         let webhook_url = get("WEBHOOK_URL");
         if let Some(url) = &webhook_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(error("WEBHOOK_URL", format!("expected an http:// or https:// URL, got {url:?}")));
+                return Err(error(
+                    "WEBHOOK_URL",
+                    format!("expected an http:// or https:// URL, got {url:?}"),
+                ));
             }
         }
         let metrics_public = match get("METRICS_PUBLIC").as_deref() {
             None | Some("0") | Some("false") | Some("no") => false,
             Some("1") | Some("true") | Some("yes") => true,
-            Some(other) => return Err(error("METRICS_PUBLIC", format!("expected 1 or 0, got {other:?}"))),
+            Some(other) => {
+                return Err(error(
+                    "METRICS_PUBLIC",
+                    format!("expected 1 or 0, got {other:?}"),
+                ))
+            }
         };
         Ok(Config {
             db_dsn: get("DB_DSN"),
@@ -126,7 +157,10 @@ impl Config {
             if key.chars().count() < 16 {
                 warnings.push("APP_KEY is shorter than 16 characters: anyone who can reach the API may guess it".to_owned());
             }
-            if SAMPLE_APP_KEYS.iter().any(|sample| sample.eq_ignore_ascii_case(key)) {
+            if SAMPLE_APP_KEYS
+                .iter()
+                .any(|sample| sample.eq_ignore_ascii_case(key))
+            {
                 warnings.push("APP_KEY is a published sample key: set a random one (e.g. `openssl rand -hex 24`)".to_owned());
             }
         }
@@ -147,10 +181,17 @@ pub fn parse_listen(value: &str) -> Result<SocketAddr, String> {
 
 /// Seconds as a positive decimal number (`10`, `0.5`); zero only where `allow_zero`.
 pub fn parse_seconds(value: &str, allow_zero: bool) -> Result<Duration, String> {
-    let seconds: f64 = value.parse().map_err(|_| format!("expected a number of seconds, got {value:?}"))?;
-    if !seconds.is_finite() || seconds < 0.0 || seconds > 86_400.0 || (!allow_zero && seconds == 0.0) {
+    let seconds: f64 = value
+        .parse()
+        .map_err(|_| format!("expected a number of seconds, got {value:?}"))?;
+    if !seconds.is_finite()
+        || !(0.0..=86_400.0).contains(&seconds)
+        || (!allow_zero && seconds == 0.0)
+    {
         let range = if allow_zero { "from 0" } else { "above 0" };
-        return Err(format!("expected seconds {range} up to 86400, got {value:?}"));
+        return Err(format!(
+            "expected seconds {range} up to 86400, got {value:?}"
+        ));
     }
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -161,7 +202,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -187,7 +231,11 @@ mod tests {
             ("127.0.0.1:9000", "127.0.0.1:9000"),
             ("[::1]:8080", "[::1]:8080"),
         ] {
-            assert_eq!(config(&[("API_PORT", input)]).unwrap().listen, expected.parse().unwrap(), "{input}");
+            assert_eq!(
+                config(&[("API_PORT", input)]).unwrap().listen,
+                expected.parse().unwrap(),
+                "{input}"
+            );
         }
     }
 
@@ -207,8 +255,18 @@ mod tests {
             assert_eq!(e.variable, name);
             assert!(e.to_string().starts_with(name), "{e}");
         }
-        assert_eq!(config(&[("RELOAD_INTERVAL_S", "0")]).unwrap().reload_interval, None);
-        assert_eq!(config(&[("COMMAND_TIMEOUT_S", "0.5")]).unwrap().command_timeout, Duration::from_millis(500));
+        assert_eq!(
+            config(&[("RELOAD_INTERVAL_S", "0")])
+                .unwrap()
+                .reload_interval,
+            None
+        );
+        assert_eq!(
+            config(&[("COMMAND_TIMEOUT_S", "0.5")])
+                .unwrap()
+                .command_timeout,
+            Duration::from_millis(500)
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod fleet;
 pub mod model;
 pub mod rng;
 pub mod router;
