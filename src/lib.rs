@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod fleet;
+pub mod http;
 pub mod model;
 pub mod rng;
 pub mod router;

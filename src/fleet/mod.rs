@@ -69,6 +69,11 @@ pub enum FleetError {
     RouterRejected(String),
     /// Input the router cannot take (e.g. text outside Windows-1252).
     InvalidInput(String),
+    /// The router refused a value of one attribute (e.g. an unknown profile).
+    InvalidValue {
+        attribute: String,
+        message: String,
+    },
     /// The thing to create already exists.
     Conflict(String),
     UserNotFound(String),
@@ -80,9 +85,17 @@ impl FleetError {
     pub(crate) fn from_router(error: &RouterError) -> FleetError {
         match error {
             RouterError::Timeout => FleetError::Timeout,
-            RouterError::Trap(_) | RouterError::UnexpectedReply(_) => {
-                FleetError::RouterRejected(error.to_string())
-            }
+            RouterError::Trap(_) => match error.trap_message().and_then(refused_attribute) {
+                Some(attribute) => FleetError::InvalidValue {
+                    attribute: attribute.to_owned(),
+                    message: format!(
+                        "the router refused the value: {}",
+                        error.trap_message().unwrap_or_default()
+                    ),
+                },
+                None => FleetError::RouterRejected(error.to_string()),
+            },
+            RouterError::UnexpectedReply(_) => FleetError::RouterRejected(error.to_string()),
             RouterError::InvalidInput(m) => FleetError::InvalidInput(m.clone()),
             _ => FleetError::ConnectionLost(error.to_string()),
         }
@@ -103,6 +116,7 @@ impl fmt::Display for FleetError {
             }
             FleetError::RouterRejected(e) => f.write_str(e),
             FleetError::InvalidInput(e) => f.write_str(e),
+            FleetError::InvalidValue { message, .. } => f.write_str(message),
             FleetError::Conflict(e) => f.write_str(e),
             FleetError::UserNotFound(u) => write!(f, "user {u:?} not found on this router"),
             FleetError::UserOffline(u) => write!(f, "user {u:?} is not connected"),
@@ -112,6 +126,44 @@ impl fmt::Display for FleetError {
 }
 
 impl std::error::Error for FleetError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argument_traps_name_their_attribute() {
+        assert_eq!(
+            refused_attribute("input does not match any value of profile"),
+            Some("profile")
+        );
+        assert_eq!(
+            refused_attribute("invalid value for argument remote-address"),
+            Some("remote-address")
+        );
+        assert_eq!(
+            refused_attribute(
+                "ambiguous value of profile, more than one possible value matches input"
+            ),
+            Some("profile")
+        );
+        assert_eq!(refused_attribute("no such item (4)"), None);
+    }
+}
+
+/// The attribute named by an argument trap (`input does not match any value of profile`,
+/// `invalid value for argument remote-address`).
+fn refused_attribute(message: &str) -> Option<&str> {
+    [
+        "input does not match any value of ",
+        "invalid value for argument ",
+        "ambiguous value of ",
+    ]
+    .iter()
+    .find_map(|prefix| message.strip_prefix(prefix))
+    .and_then(|rest| rest.split([',', ' ']).next())
+    .filter(|attribute| !attribute.is_empty())
+}
 
 /// Something the fleet noticed, for webhooks, metrics and the user store.
 #[derive(Debug, Clone)]
