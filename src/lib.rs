@@ -12,3 +12,4 @@ pub mod model;
 pub mod rng;
 pub mod router;
 pub mod routeros;
+pub mod sim;
