@@ -21,13 +21,25 @@ impl Drop for ChildGuard {
 
 fn command(args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
-    command.args(args).env_remove("APP_KEY").env_remove("API_PORT").env_remove("DB_DSN").env("RUST_LOG", "warn");
+    command
+        .args(args)
+        .env_remove("APP_KEY")
+        .env_remove("API_PORT")
+        .env_remove("DB_DSN")
+        .env("RUST_LOG", "warn");
     command
 }
 
 /// Starts `args` and collects stdout lines until `done` says enough (10 s limit).
-fn spawn_and_read(mut command: Command, done: impl Fn(&[String]) -> bool) -> (ChildGuard, Vec<String>) {
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("binary starts");
+fn spawn_and_read(
+    mut command: Command,
+    done: impl Fn(&[String]) -> bool,
+) -> (ChildGuard, Vec<String>) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("binary starts");
     let stdout = child.stdout.take().expect("stdout piped");
     let guard = ChildGuard(child);
     let (tx, rx) = mpsc::channel();
@@ -53,31 +65,69 @@ fn spawn_and_read(mut command: Command, done: impl Fn(&[String]) -> bool) -> (Ch
 fn ports(lines: &[String]) -> Vec<u16> {
     lines
         .iter()
-        .filter_map(|l| l.strip_prefix("router ").and_then(|rest| rest.rsplit(':').next()).and_then(|p| p.trim().parse().ok()))
+        .filter_map(|l| {
+            l.strip_prefix("router ")
+                .and_then(|rest| rest.rsplit(':').next())
+                .and_then(|p| p.trim().parse().ok())
+        })
         .collect()
 }
 
 #[test]
 fn sim_from_the_command_line_and_check_against_it() {
     let _watchdog = Watchdog::new("sim_check", Duration::from_secs(60));
-    let (_sim, lines) = spawn_and_read(command(&["sim", "--listen", "127.0.0.1:0", "--routers", "2", "--users", "5"]), |l| ports(l).len() == 2);
+    let (_sim, lines) = spawn_and_read(
+        command(&[
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--routers",
+            "2",
+            "--users",
+            "5",
+        ]),
+        |l| ports(l).len() == 2,
+    );
     let port = ports(&lines)[0].to_string();
-    let output = command(&["check", "--host", "127.0.0.1", "--port", &port, "--user", "admin"])
-        .env("ROUTER_PASSWORD", "")
-        .output()
-        .unwrap();
+    let output = command(&[
+        "check",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--user",
+        "admin",
+    ])
+    .env("ROUTER_PASSWORD", "")
+    .output()
+    .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "check failed: {stdout} {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "check failed: {stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(stdout.contains("identity: sim-1"), "{stdout}");
     assert!(stdout.contains("version:  7.18"), "{stdout}");
     assert!(stdout.contains("rtt:"), "{stdout}");
 
     let (_refusing, lines) = spawn_and_read(
-        command(&["sim", "--listen", "127.0.0.1:0", "--routers", "1", "--fault", "refuse-login"]),
+        command(&[
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--routers",
+            "1",
+            "--fault",
+            "refuse-login",
+        ]),
         |l| ports(l).len() == 1,
     );
     let port = ports(&lines)[0].to_string();
-    let output = command(&["check", "--host", "127.0.0.1", "--port", &port]).env("ROUTER_PASSWORD", "").output().unwrap();
+    let output = command(&["check", "--host", "127.0.0.1", "--port", &port])
+        .env("ROUTER_PASSWORD", "")
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("invalid user name or password"), "{stderr}");
@@ -89,14 +139,41 @@ fn sim_from_the_command_line_and_check_against_it() {
 #[test]
 fn demo_exits_cleanly_on_sigterm_with_requests_in_flight() {
     let _watchdog = Watchdog::new("demo_sigterm", Duration::from_secs(60));
-    let mut demo = command(&["demo", "--listen", "127.0.0.1:0", "--routers", "2", "--users", "50"]);
+    let mut demo = command(&[
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--routers",
+        "2",
+        "--users",
+        "50",
+    ]);
     demo.env("APP_KEY", "demo-test-key-0123456789");
     let (mut child, lines) = spawn_and_read(demo, |l| l.iter().any(|x| x.contains("API key:")));
-    let url = lines.iter().find_map(|l| l.trim().strip_prefix("dashboard: ")).expect("dashboard line").trim_end_matches('/').to_owned();
-    let key = lines.iter().find_map(|l| l.trim().strip_prefix("API key:")).unwrap().trim().to_owned();
+    let url = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("dashboard: "))
+        .expect("dashboard line")
+        .trim_end_matches('/')
+        .to_owned();
+    let key = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("API key:"))
+        .unwrap()
+        .trim()
+        .to_owned();
     assert_eq!(key, "demo-test-key-0123456789");
-    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).build();
-    let routers: serde_json::Value = agent.get(&format!("{url}/api/v1/routers")).set("X-App-Key", &key).call().unwrap().into_json().unwrap();
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .build();
+    let text = agent
+        .get(&format!("{url}/api/v1/routers"))
+        .set("X-App-Key", &key)
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let routers: serde_json::Value = serde_json::from_str(&text).unwrap();
     let list = routers["routers"].as_array().unwrap();
     assert_eq!(list.len(), 2);
     assert_eq!(list[0]["host"], "127.0.0.1");
@@ -108,20 +185,30 @@ fn demo_exits_cleanly_on_sigterm_with_requests_in_flight() {
             let (agent, url, key, stop) = (agent.clone(), url.clone(), key.clone(), stop.clone());
             std::thread::spawn(move || {
                 while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                    let _ = agent.get(&format!("{url}/api/v1/router/1/health?live=1")).set("X-App-Key", &key).call();
+                    let _ = agent
+                        .get(&format!("{url}/api/v1/router/1/health?live=1"))
+                        .set("X-App-Key", &key)
+                        .call();
                 }
             })
         })
         .collect();
     std::thread::sleep(Duration::from_millis(300));
     let pid = child.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.0.try_wait().unwrap() {
             break status;
         }
-        assert!(started.elapsed() < Duration::from_secs(5), "demo did not exit within 5 s of SIGTERM");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "demo did not exit within 5 s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -136,7 +223,10 @@ fn bad_configuration_is_one_line_naming_the_variable_and_exit_2() {
     let output = command(&["serve"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("APP_KEY"));
-    let output = command(&["demo"]).env("API_PORT", "eighty").output().unwrap();
+    let output = command(&["demo"])
+        .env("API_PORT", "eighty")
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("API_PORT"), "{stderr}");

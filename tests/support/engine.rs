@@ -15,7 +15,13 @@ pub const KEY: &str = "test-key-0123456789abcdef";
 
 /// A simulator with `routers` routers of `users` users, no churn, fixed seed.
 pub fn simulator(routers: usize, users: usize) -> Simulator {
-    simulator_with(SimConfig { routers, users, churn: false, seed: 7, ..SimConfig::default() })
+    simulator_with(SimConfig {
+        routers,
+        users,
+        churn: false,
+        seed: 7,
+        ..SimConfig::default()
+    })
 }
 
 pub fn simulator_with(config: SimConfig) -> Simulator {
@@ -76,10 +82,19 @@ pub struct TestHooks {
 
 impl EngineHooks for TestHooks {
     fn reload(&self) -> Result<ReloadReport, String> {
-        let routers = self.routers.lock().map_err(|_| "poisoned".to_owned())?.clone();
+        let routers = self
+            .routers
+            .lock()
+            .map_err(|_| "poisoned".to_owned())?
+            .clone();
         Ok(self.fleet.apply(routers))
     }
-    fn store_secrets(&self, _: RouterId, _: &[Secret], _: &[ActiveSession]) -> Result<Option<usize>, String> {
+    fn store_secrets(
+        &self,
+        _: RouterId,
+        _: &[Secret],
+        _: &[ActiveSession],
+    ) -> Result<Option<usize>, String> {
         Ok(None)
     }
 }
@@ -106,7 +121,13 @@ pub struct Answer {
 
 impl TestEngine {
     pub fn start(routers: Vec<RouterConfig>, settings: FleetSettings) -> TestEngine {
-        TestEngine::start_with(routers, settings, Arc::new(NoObserver), 4, Duration::from_secs(5))
+        TestEngine::start_with(
+            routers,
+            settings,
+            Arc::new(NoObserver),
+            4,
+            Duration::from_secs(5),
+        )
     }
 
     pub fn start_with(
@@ -119,7 +140,10 @@ impl TestEngine {
         let fleet = Arc::new(Fleet::new(settings, observer));
         fleet.apply(routers.clone());
         fleet.wait_warm(warmup);
-        let hooks = Arc::new(TestHooks { fleet: Arc::clone(&fleet), routers: Mutex::new(routers) });
+        let hooks = Arc::new(TestHooks {
+            fleet: Arc::clone(&fleet),
+            routers: Mutex::new(routers),
+        });
         let state = Arc::new(AppState {
             fleet: Arc::clone(&fleet),
             app_key: KEY.to_owned(),
@@ -128,20 +152,33 @@ impl TestEngine {
             cors_origin: None,
             metrics_public: false,
         });
-        let server = HttpServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), http_threads, state).expect("HTTP server starts");
+        let server = HttpServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), http_threads, state)
+            .expect("HTTP server starts");
         let base = format!("http://{}", server.local_addr());
-        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
-        TestEngine { fleet, hooks, base, server: Some(server), agent }
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(30))
+            .build();
+        TestEngine {
+            fleet,
+            hooks,
+            base,
+            server: Some(server),
+            agent,
+        }
     }
 
     /// Sends a request; `key` None sends no X-App-Key header.
     pub fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> Answer {
-        let mut request = self.agent.request(method, &format!("{}{}", self.base, path));
+        let mut request = self
+            .agent
+            .request(method, &format!("{}{}", self.base, path));
         if let Some(key) = key {
             request = request.set("X-App-Key", key);
         }
         let result = match body {
-            Some(body) => request.set("Content-Type", "application/json").send_string(body),
+            Some(body) => request
+                .set("Content-Type", "application/json")
+                .send_string(body),
             None => request.call(),
         };
         let response = match result {
@@ -155,7 +192,14 @@ impl TestEngine {
         let content_type = response.header("Content-Type").map(str::to_owned);
         let text = response.into_string().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer { status, body, text, retry_after, allow, content_type }
+        Answer {
+            status,
+            body,
+            text,
+            retry_after,
+            allow,
+            content_type,
+        }
     }
 
     pub fn get(&self, path: &str) -> Answer {
@@ -178,11 +222,19 @@ impl TestEngine {
     pub fn wait_online(&self, id: u64, limit: Duration) {
         let deadline = Instant::now() + limit;
         loop {
-            let snapshot = self.fleet.get(RouterId(id)).expect("router exists").snapshot();
+            let snapshot = self
+                .fleet
+                .get(RouterId(id))
+                .expect("router exists")
+                .snapshot();
             if snapshot.state == net_engine::fleet::RouterState::Online {
                 return;
             }
-            assert!(Instant::now() < deadline, "router {id} not online within {limit:?}: {:?}", snapshot.last_error);
+            assert!(
+                Instant::now() < deadline,
+                "router {id} not online within {limit:?}: {:?}",
+                snapshot.last_error
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
