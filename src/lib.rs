@@ -7,7 +7,10 @@
 
 pub mod config;
 pub mod fleet;
+pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod rng;
 pub mod router;
 pub mod routeros;
+pub mod webhook;
