@@ -465,6 +465,9 @@ pub struct RouterGauges {
     /// Commands waiting in the router thread's channel.
     pub queue_depth: u64,
     pub active_sessions: u64,
+    /// Reconnects counted by the fleet itself (e.g. `RouterSnapshot::reconnects`); added to
+    /// those recorded with [`Metrics::reconnect`]. Use one source or the other, not both.
+    pub reconnects: u64,
 }
 
 /// Webhook delivery totals (from `webhook::WebhookStats`), zero when webhooks are off.
@@ -571,7 +574,6 @@ impl Metrics {
         self.reconnects.retain(|label| live.contains(label));
         self.command_duration.retain(|label| live.contains(label));
         for label in &live {
-            self.reconnects.init(*label);
             self.command_duration.init(*label);
         }
 
@@ -599,7 +601,18 @@ impl Metrics {
             writer.sample("netengine_router_up", &labels, up);
         }
 
-        self.reconnects.render(&mut writer);
+        writer.family(
+            self.reconnects.name,
+            self.reconnects.help,
+            MetricType::Counter,
+        );
+        for router in &routers {
+            let id = router.router_id.0.to_string();
+            let recorded = self.reconnects.get(&RouterLabel(router.router_id));
+            let total = recorded.saturating_add(router.reconnects);
+            let labels = [("router_id", id.as_str())];
+            writer.sample_u64(self.reconnects.name, &labels, total);
+        }
 
         writer.family(
             "netengine_router_queue_depth",
@@ -1113,6 +1126,7 @@ mod tests {
             up,
             queue_depth: id,
             active_sessions: 10 * id,
+            reconnects: 0,
         }
     }
 
@@ -1257,6 +1271,25 @@ mod tests {
 
         metrics.remove_router(RouterId(8));
         assert!(metrics.command_duration(RouterId(8)).is_none());
+    }
+
+    #[test]
+    fn reconnects_from_the_snapshot_and_recorded_ones_add_up() {
+        let metrics = Metrics::new("0.1.0");
+        metrics.reconnect(RouterId(4));
+        let mut router = router_gauges(4, "r", true);
+        router.reconnects = 3;
+        let snapshot = ScrapeSnapshot {
+            routers: vec![router],
+            ..ScrapeSnapshot::default()
+        };
+        let samples = parse_exposition(&metrics.render(&snapshot)).unwrap();
+        let total = find(
+            &samples,
+            "netengine_router_reconnects_total",
+            &[("router_id", "4")],
+        );
+        assert_eq!(total.map(|s| s.value), Some(4.0));
     }
 
     #[test]

@@ -19,7 +19,7 @@
 //! (8 hex digits, so two runs never share ids even within one millisecond) and a per-process
 //! sequence number (at least 6 hex digits). They are unique across restarts.
 
-use crate::model::{ActiveSession, RouterId};
+use crate::model::{rfc3339, ActiveSession, RouterId};
 use crate::rng::Rng;
 use crossbeam_channel::{bounded, select, Receiver, RecvTimeoutError, Sender, TrySendError};
 use hmac::{Hmac, Mac};
@@ -234,37 +234,6 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
         hex.push(char::from_digit(u32::from(byte & 0x0f), 16).unwrap_or('0'));
     }
     hex
-}
-
-/// Formats a time as RFC 3339 UTC with whole seconds, e.g. `2026-11-29T17:20:00Z`.
-pub fn rfc3339_utc(time: SystemTime) -> String {
-    let seconds = match time.duration_since(UNIX_EPOCH) {
-        Ok(since) => since.as_secs() as i64,
-        Err(before) => -(before.duration().as_secs() as i64),
-    };
-    let days = seconds.div_euclid(86_400);
-    let second_of_day = seconds.rem_euclid(86_400);
-    // Days to a civil date (proleptic Gregorian), after Howard Hinnant's `civil_from_days`.
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60
-    )
 }
 
 /// Delivery counters, readable from any thread.
@@ -617,7 +586,7 @@ impl DeliveryActor {
             router_id: queued.event.router_id,
             host: &queued.event.host,
             data: &queued.event.data,
-            timestamp: rfc3339_utc(queued.created),
+            timestamp: rfc3339(queued.created),
         };
         let body = match serde_json::to_vec(&body) {
             Ok(body) => body,
@@ -734,24 +703,6 @@ mod tests {
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         assert_eq!(sign(b"", b"").len(), 64);
-    }
-
-    #[test]
-    fn rfc3339_matches_known_instants() {
-        let cases = [
-            (0, "1970-01-01T00:00:00Z"),
-            (951_782_400, "2000-02-29T00:00:00Z"),
-            (1_700_000_000, "2023-11-14T22:13:20Z"),
-            (4_102_444_799, "2099-12-31T23:59:59Z"),
-            (1_709_251_199, "2024-02-29T23:59:59Z"),
-        ];
-        for (seconds, text) in cases {
-            assert_eq!(rfc3339_utc(UNIX_EPOCH + Duration::from_secs(seconds)), text);
-        }
-        assert_eq!(
-            rfc3339_utc(UNIX_EPOCH - Duration::from_secs(1)),
-            "1969-12-31T23:59:59Z"
-        );
     }
 
     #[test]

@@ -1,0 +1,3 @@
+//! Shared helpers for the integration tests, one file per area.
+
+pub mod ops;
