@@ -8,8 +8,11 @@
 pub mod config;
 pub mod fleet;
 pub mod http;
+pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod rng;
 pub mod router;
 pub mod routeros;
 pub mod sim;
+pub mod webhook;

@@ -1,5 +1,6 @@
 //! The integration tests, compiled as one binary: the engine driven over loopback against
-//! the simulator, the client against the simulator, and the built binary's commands.
+//! the simulator, the client against the simulator, the built binary's commands, webhooks,
+//! metrics and systemd integration.
 
 mod support;
 
@@ -7,4 +8,7 @@ mod api;
 mod cli;
 mod client;
 mod faults;
+mod notify;
+mod ops;
 mod traffic;
+mod webhook;

@@ -1,4 +1,5 @@
-//! Helpers shared by every integration test module: one place, reused.
+//! Helpers shared by every integration test module: one place, one file per area, reused.
 #![allow(dead_code)] // each test module uses a different subset of the helpers
 
 pub mod engine;
+pub mod ops;
