@@ -123,6 +123,10 @@ impl Config {
                 ));
             }
         }
+        let webhook_secret = get("WEBHOOK_SECRET");
+        if webhook_url.is_some() && webhook_secret.is_none() {
+            return Err(error("WEBHOOK_SECRET", "required when WEBHOOK_URL is set (the receiver verifies the Signature header with it)"));
+        }
         let metrics_public = match get("METRICS_PUBLIC").as_deref() {
             None | Some("0") | Some("false") | Some("no") => false,
             Some("1") | Some("true") | Some("yes") => true,
@@ -144,7 +148,7 @@ impl Config {
             warmup_timeout: seconds("WARMUP_TIMEOUT_S", 10.0, true)?,
             reload_interval: if reload.is_zero() { None } else { Some(reload) },
             webhook_url,
-            webhook_secret: get("WEBHOOK_SECRET"),
+            webhook_secret,
             cors_origin: get("CORS_ORIGIN"),
             metrics_public,
         })

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod events;
 pub mod fleet;
 pub mod http;
 pub mod metrics;

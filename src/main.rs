@@ -2,15 +2,18 @@
 //! store, fleet, webhooks and HTTP pool from the library, and waits for a signal.
 
 use net_engine::config::Config;
-use net_engine::fleet::{Fleet, FleetObserver, FleetSettings, NoObserver, ReloadReport};
+use net_engine::events::{render_metrics, EngineObserver, SecretsUpdate};
+use net_engine::fleet::{Fleet, FleetSettings, ReloadReport};
 use net_engine::http::{AppState, EngineHooks, HttpServer};
+use net_engine::metrics::Metrics;
 use net_engine::model::{ActiveSession, RouterConfig, RouterId, Secret};
 use net_engine::router::Client;
 use net_engine::sim::{SimConfig, Simulator};
+use net_engine::webhook::{WebhookConfig, WebhookSender, WebhookWorker};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const USAGE: &str =
@@ -152,30 +155,176 @@ fn shutdown_flag() -> Result<Arc<AtomicBool>, i32> {
     Ok(flag)
 }
 
-/// The demo's registry: the simulated routers, re-applied on reload.
-struct DemoHooks {
+/// Reads the router list from wherever the registry lives (MySQL, or the demo's list).
+type RegistryReader = Box<dyn Fn() -> Result<Vec<RouterConfig>, String> + Send + Sync>;
+/// Writes one router's secrets to the user store; the number of rows stored.
+type UserWriter =
+    Box<dyn Fn(RouterId, &[Secret], &[ActiveSession]) -> Result<usize, String> + Send + Sync>;
+
+/// What the HTTP layer may ask of the rest of the program.
+struct MainHooks {
     fleet: Arc<Fleet>,
-    routers: Mutex<Vec<RouterConfig>>,
+    metrics: Arc<Metrics>,
+    webhooks: Option<WebhookSender>,
+    registry: RegistryReader,
+    users: Option<UserWriter>,
 }
 
-impl EngineHooks for DemoHooks {
+impl EngineHooks for MainHooks {
     fn reload(&self) -> Result<ReloadReport, String> {
-        let routers = self
-            .routers
-            .lock()
-            .map_err(|_| "registry lock poisoned".to_owned())?
-            .clone();
-        Ok(self.fleet.apply(routers))
+        let routers = (self.registry)()?;
+        let report = self.fleet.apply(routers);
+        if report != ReloadReport::default() {
+            log::info!(
+                "registry reload: {} added, {} removed, {} restarted",
+                report.added,
+                report.removed,
+                report.restarted
+            );
+        }
+        Ok(report)
     }
 
     fn store_secrets(
         &self,
-        _: RouterId,
-        _: &[Secret],
-        _: &[ActiveSession],
+        router: RouterId,
+        secrets: &[Secret],
+        sessions: &[ActiveSession],
     ) -> Result<Option<usize>, String> {
-        Ok(None)
+        match &self.users {
+            Some(write) => write(router, secrets, sessions).map(Some),
+            None => Ok(None),
+        }
     }
+
+    fn metrics_text(&self) -> Option<String> {
+        Some(render_metrics(
+            &self.fleet,
+            &self.metrics,
+            self.webhooks.as_ref(),
+        ))
+    }
+
+    fn http_request(&self, route: &'static str, status: u16, elapsed: Duration) {
+        self.metrics
+            .http_request(route, status, elapsed.as_secs_f64());
+    }
+}
+
+/// A running engine: fleet, webhooks, HTTP pool.
+struct Engine {
+    fleet: Arc<Fleet>,
+    webhook_worker: Option<WebhookWorker>,
+    server: HttpServer,
+}
+
+/// Starts webhooks, the fleet (with `routers`), waits for warm-up and starts serving.
+fn start_engine(
+    config: &Config,
+    listen: SocketAddr,
+    app_key: String,
+    routers: Vec<RouterConfig>,
+    registry: RegistryReader,
+    users: Option<UserWriter>,
+    secrets_updates: Option<crossbeam_channel::Sender<SecretsUpdate>>,
+) -> Result<Engine, String> {
+    let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
+    let (webhooks, webhook_worker) = match (&config.webhook_url, &config.webhook_secret) {
+        (Some(url), Some(secret)) => {
+            let (sender, worker) =
+                net_engine::webhook::start(WebhookConfig::new(url.clone(), secret.clone()))
+                    .map_err(|e| format!("WEBHOOK_URL: {e}"))?;
+            log::info!("webhooks on: events go to {url}");
+            (Some(sender), Some(worker))
+        }
+        _ => (None, None),
+    };
+    let observer = Arc::new(EngineObserver {
+        metrics: Arc::clone(&metrics),
+        webhooks: webhooks.clone(),
+        secrets: secrets_updates,
+    });
+    let fleet = Arc::new(Fleet::new(fleet_settings(config), observer));
+    fleet.apply(routers);
+    let started = Instant::now();
+    let warm = fleet.wait_warm(config.warmup_timeout);
+    let online = fleet
+        .snapshots()
+        .iter()
+        .filter(|s| s.state == net_engine::fleet::RouterState::Online)
+        .count();
+    log::info!(
+        "warm-up {} in {:.1} s: {online} of {} routers online",
+        if warm { "complete" } else { "timed out" },
+        started.elapsed().as_secs_f64(),
+        fleet.len()
+    );
+    let hooks = Arc::new(MainHooks {
+        fleet: Arc::clone(&fleet),
+        metrics,
+        webhooks,
+        registry,
+        users,
+    });
+    let state = Arc::new(AppState {
+        fleet: Arc::clone(&fleet),
+        app_key,
+        hooks,
+        started: Instant::now(),
+        cors_origin: config.cors_origin.clone(),
+        metrics_public: config.metrics_public,
+    });
+    let server = match HttpServer::start(listen, config.http_threads, state) {
+        Ok(server) => server,
+        Err(e) => {
+            fleet.shutdown(Duration::from_secs(2));
+            return Err(e);
+        }
+    };
+    Ok(Engine {
+        fleet,
+        webhook_worker,
+        server,
+    })
+}
+
+/// Tells systemd (when it started us with `Type=notify`) how we are doing.
+fn notify_systemd(state: &str) {
+    if let Ok(socket) = std::env::var("NOTIFY_SOCKET") {
+        if let Err(e) = net_engine::notify::notify(&socket, state) {
+            log::warn!("cannot notify systemd ({state}): {e}");
+        }
+    }
+}
+
+/// Serves until SIGTERM/SIGINT, re-reading the registry every `reload_interval`; then
+/// stops in order: HTTP (in-flight requests finish), routers (`/quit`), webhooks (flush).
+fn serve_until_signal(
+    engine: Engine,
+    shutdown: &AtomicBool,
+    reload_interval: Option<Duration>,
+    hooks_reload: Option<&dyn Fn()>,
+) {
+    notify_systemd(net_engine::notify::READY);
+    let mut next_reload = reload_interval.map(|every| Instant::now() + every);
+    while !shutdown.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+        if let (Some(at), Some(every), Some(reload)) = (next_reload, reload_interval, hooks_reload)
+        {
+            if Instant::now() >= at {
+                reload();
+                next_reload = Some(Instant::now() + every);
+            }
+        }
+    }
+    log::info!("signal received: shutting down");
+    notify_systemd(net_engine::notify::STOPPING);
+    engine.server.shutdown(Duration::from_secs(3));
+    engine.fleet.shutdown(Duration::from_secs(2));
+    if let Some(worker) = engine.webhook_worker {
+        worker.shutdown(Duration::from_secs(1));
+    }
+    log::info!("stopped");
 }
 
 fn demo(args: &[String]) -> i32 {
@@ -272,48 +421,31 @@ fn demo(args: &[String]) -> i32 {
     for warning in config.app_key_warnings() {
         log::warn!("{warning}");
     }
-    let observer: Arc<dyn FleetObserver> = Arc::new(NoObserver);
-    let fleet = Arc::new(Fleet::new(fleet_settings(&config), observer));
-    fleet.apply(router_configs.clone());
-    let warm = fleet.wait_warm(config.warmup_timeout);
-    log::info!(
-        "warm-up {} ({} routers)",
-        if warm { "complete" } else { "timed out" },
-        fleet.len()
-    );
-    let hooks = Arc::new(DemoHooks {
-        fleet: Arc::clone(&fleet),
-        routers: Mutex::new(router_configs),
-    });
-    let state = Arc::new(AppState {
-        fleet: Arc::clone(&fleet),
-        app_key: app_key.clone(),
-        hooks,
-        started: Instant::now(),
-        cors_origin: config.cors_origin.clone(),
-        metrics_public: config.metrics_public,
-    });
-    let server = match HttpServer::start(listen, config.http_threads, state) {
-        Ok(server) => server,
+    let listed = router_configs.clone();
+    let registry: RegistryReader = Box::new(move || Ok(listed.clone()));
+    let engine = match start_engine(
+        &config,
+        listen,
+        app_key.clone(),
+        router_configs,
+        registry,
+        None,
+        None,
+    ) {
+        Ok(engine) => engine,
         Err(e) => {
             eprintln!("net-engine demo: {e}");
-            fleet.shutdown(Duration::from_secs(2));
+            simulator.shutdown();
             return 1;
         }
     };
-    let addr = server.local_addr();
-    let base = format!("http://{addr}");
+    let base = format!("http://{}", engine.server.local_addr());
     println!("net-engine demo: {routers} simulated routers, {users} users each");
     println!("  dashboard: {base}/");
     println!("  API key:   {app_key}");
     println!("  try: curl -H 'X-App-Key: {app_key}' {base}/api/v1/routers");
     let _ = std::io::stdout().flush();
-    while !shutdown.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    log::info!("shutting down");
-    server.shutdown(Duration::from_secs(3));
-    fleet.shutdown(Duration::from_secs(2));
+    serve_until_signal(engine, &shutdown, None, None);
     simulator.shutdown();
     0
 }

@@ -7,6 +7,7 @@ mod support;
 mod api;
 mod cli;
 mod client;
+mod events;
 mod faults;
 mod notify;
 mod ops;

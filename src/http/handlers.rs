@@ -566,7 +566,7 @@ pub fn metrics(state: &AppState, _: &ApiRequest, _: &Params) -> Reply {
     match state.hooks.metrics_text() {
         Some(text) => Ok(ApiResponse {
             status: 200,
-            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            content_type: crate::metrics::CONTENT_TYPE,
             body: text.into_bytes(),
             headers: Vec::new(),
         }),

@@ -100,11 +100,13 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     difference == 0
 }
 
-fn authorized(state: &AppState, request: &ApiRequest) -> bool {
-    match &request.app_key {
-        Some(key) => constant_time_eq(key.as_bytes(), state.app_key.as_bytes()),
-        None => false,
-    }
+fn authorized(state: &AppState, request: &ApiRequest, bearer_allowed: bool) -> bool {
+    let presented = match (&request.app_key, &request.bearer) {
+        (Some(key), _) => key,
+        (None, Some(token)) if bearer_allowed => token,
+        _ => return false,
+    };
+    constant_time_eq(presented.as_bytes(), state.app_key.as_bytes())
 }
 
 /// Routes and runs one request. Pure apart from what handlers do through the fleet.
@@ -154,7 +156,7 @@ pub fn dispatch(state: &AppState, request: &ApiRequest) -> (ApiResponse, &'stati
         Access::AppKey => true,
         Access::Metrics => !state.metrics_public,
     };
-    if needs_key && !authorized(state, request) {
+    if needs_key && !authorized(state, request, route.access == Access::Metrics) {
         return (
             ApiResponse::from_error(&ApiError::unauthorized()),
             route.pattern,
@@ -358,13 +360,15 @@ fn serve_one(mut request: tiny_http::Request, state: &AppState, next_id: &Atomic
     let path = target.split('?').next().unwrap_or_default().to_owned();
     let (response, route) = match read_body(&mut request) {
         Ok(body) => {
-            let api_request = ApiRequest::new(
+            let mut api_request = ApiRequest::new(
                 &method,
                 &target,
                 header_value(&request, "X-App-Key"),
                 body,
                 request_id,
             );
+            api_request.bearer = header_value(&request, "Authorization")
+                .and_then(|v| v.strip_prefix("Bearer ").map(|t| t.trim().to_owned()));
             dispatch(state, &api_request)
         }
         Err(error) => (ApiResponse::from_error(&error), "unmatched"),

@@ -11,6 +11,9 @@ pub struct ApiRequest {
     pub path: String,
     pub query: Vec<(String, String)>,
     pub app_key: Option<String>,
+    /// The token of an `Authorization: Bearer` header (accepted on `/metrics`, which
+    /// Prometheus before 2.55 can only authenticate this way).
+    pub bearer: Option<String>,
     pub body: Vec<u8>,
     pub request_id: u64,
 }
@@ -33,6 +36,7 @@ impl ApiRequest {
             path: path.to_owned(),
             query,
             app_key,
+            bearer: None,
             body,
             request_id,
         }

@@ -1,9 +1,12 @@
 //! Starting the simulator and the engine on loopback, an HTTP client, and a watchdog.
 
+use net_engine::events::{render_metrics, EngineObserver};
 use net_engine::fleet::{Fleet, FleetObserver, FleetSettings, NoObserver, ReloadReport};
 use net_engine::http::{AppState, EngineHooks, HttpServer};
+use net_engine::metrics::Metrics;
 use net_engine::model::{ActiveSession, RouterConfig, RouterId, Secret};
 use net_engine::sim::{Fault, SimConfig, Simulator};
+use net_engine::webhook::WebhookSender;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -78,6 +81,8 @@ pub fn fast_settings() -> FleetSettings {
 pub struct TestHooks {
     pub fleet: Arc<Fleet>,
     pub routers: Mutex<Vec<RouterConfig>>,
+    pub metrics: Option<Arc<Metrics>>,
+    pub webhooks: Option<WebhookSender>,
 }
 
 impl EngineHooks for TestHooks {
@@ -96,6 +101,15 @@ impl EngineHooks for TestHooks {
         _: &[ActiveSession],
     ) -> Result<Option<usize>, String> {
         Ok(None)
+    }
+    fn metrics_text(&self) -> Option<String> {
+        let metrics = self.metrics.as_ref()?;
+        Some(render_metrics(&self.fleet, metrics, self.webhooks.as_ref()))
+    }
+    fn http_request(&self, route: &'static str, status: u16, elapsed: Duration) {
+        if let Some(metrics) = &self.metrics {
+            metrics.http_request(route, status, elapsed.as_secs_f64());
+        }
     }
 }
 
@@ -130,6 +144,29 @@ impl TestEngine {
         )
     }
 
+    /// The production wiring: metrics always, webhooks when given.
+    pub fn start_observed(
+        routers: Vec<RouterConfig>,
+        settings: FleetSettings,
+        webhooks: Option<WebhookSender>,
+    ) -> TestEngine {
+        let metrics = Arc::new(Metrics::new("test"));
+        let observer = Arc::new(EngineObserver {
+            metrics: Arc::clone(&metrics),
+            webhooks: webhooks.clone(),
+            secrets: None,
+        });
+        TestEngine::build(
+            routers,
+            settings,
+            observer,
+            4,
+            Duration::from_secs(5),
+            Some(metrics),
+            webhooks,
+        )
+    }
+
     pub fn start_with(
         routers: Vec<RouterConfig>,
         settings: FleetSettings,
@@ -137,12 +174,34 @@ impl TestEngine {
         http_threads: usize,
         warmup: Duration,
     ) -> TestEngine {
+        TestEngine::build(
+            routers,
+            settings,
+            observer,
+            http_threads,
+            warmup,
+            None,
+            None,
+        )
+    }
+
+    fn build(
+        routers: Vec<RouterConfig>,
+        settings: FleetSettings,
+        observer: Arc<dyn FleetObserver>,
+        http_threads: usize,
+        warmup: Duration,
+        metrics: Option<Arc<Metrics>>,
+        webhooks: Option<WebhookSender>,
+    ) -> TestEngine {
         let fleet = Arc::new(Fleet::new(settings, observer));
         fleet.apply(routers.clone());
         fleet.wait_warm(warmup);
         let hooks = Arc::new(TestHooks {
             fleet: Arc::clone(&fleet),
             routers: Mutex::new(routers),
+            metrics,
+            webhooks,
         });
         let state = Arc::new(AppState {
             fleet: Arc::clone(&fleet),
