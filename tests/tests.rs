@@ -11,5 +11,6 @@ mod events;
 mod faults;
 mod notify;
 mod ops;
+mod sim;
 mod traffic;
 mod webhook;
