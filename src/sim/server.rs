@@ -604,7 +604,7 @@ impl Connection {
 
     /// Encodes one reply straight into the output buffer.
     fn write_out(&mut self, out: &Out, tag: Option<&[u8]>) {
-        let (word, attributes): (&[u8], Vec<(&[u8], &[u8])>) = match out {
+        let (word, attributes): (&[u8], Vec<Attribute>) = match out {
             Out::Re(row) => (
                 b"!re",
                 row.iter()
@@ -664,6 +664,9 @@ impl Connection {
         }
     }
 }
+
+/// One `=name=value` to encode, borrowed.
+type Attribute<'a> = (&'a [u8], &'a [u8]);
 
 const CATEGORIES: [&[u8]; 8] = [b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7"];
 

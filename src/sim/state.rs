@@ -40,7 +40,7 @@ impl<'a> Want<'a> {
     pub fn has(&self, name: &str) -> bool {
         match &self.0 {
             None => true,
-            Some(names) => name == ".id" || names.iter().any(|n| *n == name.as_bytes()),
+            Some(names) => name == ".id" || names.contains(&name.as_bytes()),
         }
     }
 }
