@@ -985,7 +985,11 @@ fn silent_router_accepts_and_never_answers() {
         client.try_recv_sentence().is_err(),
         "silent router answered"
     );
-    assert_eq!(router.connection_count(), 1);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while router.connection_count() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(router.connection_count(), 1, "the connection is held open");
     // Cleared at run time: new connections work again.
     router.set_fault(None);
     RawClient::logged_in(router.addr());

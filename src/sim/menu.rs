@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use super::query::{Query, QueryError};
-use super::state::{RouterState, Row};
+use super::state::{RouterState, Row, Want};
 use super::values::{parse_bool_arg, parse_item_refs, parse_version, ItemRef};
 use crate::routeros::ParsedCommand;
 
@@ -271,17 +271,17 @@ fn only_args(command: &ParsedCommand, allowed: &[&str]) -> Result<(), Trap> {
     }
 }
 
-fn rows(state: &RouterState, menu: Menu) -> Vec<Row> {
+fn rows(state: &RouterState, menu: Menu, want: &Want) -> Vec<Row> {
     match menu {
         Menu::Resource => vec![state.resource_row()],
         Menu::Identity => vec![state.identity_row()],
         Menu::Active => state.active_rows(),
-        Menu::Secret => state.secret_rows(),
-        Menu::Profile => state.profile_rows(),
-        Menu::Queue => state.queue_rows(),
-        Menu::Interface => state.interface_rows(),
-        Menu::AddressList => state.address_list_rows(),
-        Menu::File => state.file_rows(),
+        Menu::Secret => state.secret_rows(want),
+        Menu::Profile => state.profile_rows(want),
+        Menu::Queue => state.queue_rows(want),
+        Menu::Interface => state.interface_rows(want),
+        Menu::AddressList => state.address_list_rows(want),
+        Menu::File => state.file_rows(want),
         Menu::Backup => Vec::new(),
     }
 }
@@ -292,8 +292,22 @@ fn get<'a>(row: &'a Row, name: &[u8]) -> Option<&'a [u8]> {
         .map(|(_, v)| v.as_slice())
 }
 
-fn filtered(state: &RouterState, menu: Menu, query: &Query) -> Vec<Row> {
-    let mut all = rows(state, menu);
+/// The rows of a menu that match `query`, with at least the properties in `proplist`.
+fn filtered(
+    state: &RouterState,
+    menu: Menu,
+    query: &Query,
+    proplist: &Option<Vec<Vec<u8>>>,
+) -> Vec<Row> {
+    let want = match proplist {
+        None => Want::all(),
+        Some(names) => {
+            let mut wanted: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
+            wanted.extend(query.names());
+            Want::only(wanted)
+        }
+    };
+    let mut all = rows(state, menu, &want);
     if !query.is_empty() {
         all.retain(|row| query.matches(|name| get(row, name)));
     }
@@ -313,14 +327,22 @@ fn parse_proplist(command: &ParsedCommand) -> Option<Vec<Vec<u8>>> {
 fn project(row: Row, proplist: &Option<Vec<Vec<u8>>>) -> Row {
     match proplist {
         None => row,
-        Some(names) => names
-            .iter()
-            .filter_map(|name| {
-                row.iter()
-                    .find(|(n, _)| n.as_bytes() == name.as_slice())
-                    .cloned()
-            })
-            .collect(),
+        Some(names) => {
+            let mut row = row;
+            names
+                .iter()
+                .enumerate()
+                // A name listed twice comes back once.
+                .filter(|(k, name)| !names[..*k].contains(name))
+                .filter_map(|(_, name)| {
+                    let at = row
+                        .iter()
+                        .position(|(n, _)| n.as_bytes() == name.as_slice())?;
+                    let (n, value) = &mut row[at];
+                    Some((*n, std::mem::take(value)))
+                })
+                .collect()
+        }
     }
 }
 
@@ -345,7 +367,7 @@ fn print(
     only_args(command, PRINT_ARGS)?;
     let query = Query::parse(&command.queries).map_err(Trap::bad_query)?;
     let proplist = parse_proplist(command);
-    let matching = filtered(state, menu, &query);
+    let matching = filtered(state, menu, &query, &proplist);
     if command.get("count-only").is_some() {
         let count = matching.len().to_string().into_bytes();
         return Ok(Execution::Replies(vec![Out::Done(Some(count))]));
@@ -398,12 +420,13 @@ fn print(
 fn listen(state: &mut RouterState, menu: Menu, command: &ParsedCommand) -> Result<Execution, Trap> {
     only_args(command, &[".proplist"])?;
     let query = Query::parse(&command.queries).map_err(Trap::bad_query)?;
-    let last = filtered(state, menu, &query);
+    let proplist = parse_proplist(command);
+    let last = filtered(state, menu, &query, &proplist);
     let stream = Stream {
         kind: StreamKind::Follow { menu, last },
         interval: Duration::from_secs(1),
         ticks_left: None,
-        proplist: parse_proplist(command),
+        proplist,
         query,
     };
     Ok(Execution::Stream(Vec::new(), stream))
@@ -618,12 +641,12 @@ pub fn tick(state: &mut RouterState, stream: &mut Stream) -> (Vec<Out>, bool) {
     state.advance();
     let out = match &mut stream.kind {
         StreamKind::Monitor(interfaces) => monitor_rows(state, interfaces, &stream.proplist),
-        StreamKind::Repeat(menu) => filtered(state, *menu, &stream.query)
+        StreamKind::Repeat(menu) => filtered(state, *menu, &stream.query, &stream.proplist)
             .into_iter()
             .map(|row| Out::Re(project(row, &stream.proplist)))
             .collect(),
         StreamKind::Follow { menu, last } => {
-            let now = filtered(state, *menu, &stream.query);
+            let now = filtered(state, *menu, &stream.query, &stream.proplist);
             let changes = follow_changes(last, &now, &stream.proplist);
             *last = now;
             changes

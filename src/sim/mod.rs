@@ -10,6 +10,19 @@
 //! Written against routeros-api.md §1-§6, §9-§11, not against our own client. Imports only
 //! `crate::routeros`, `crate::model` and `crate::rng` (plus std and log).
 //!
+//! Menus: `/system/resource` print; `/system/identity` print, set; `/ppp/active` print,
+//! remove, listen; `/ppp/secret` print, add, set, remove, listen; `/ppp/profile` print;
+//! `/queue/simple` print, add, set, remove; `/interface` print, monitor-traffic;
+//! `/ip/firewall/address-list` print, add, set, remove; `/system/backup` save; `/file` print,
+//! remove (`getall` = `print` everywhere). Any other menu answers `no such command prefix`.
+//!
+//! Choices the reference leaves open (routeros-api.md marks them [inf]) and how they are made
+//! here: `!empty` is not sent for `=count-only=`; `/cancel =tag=X` for a tag that is not running
+//! answers a bare `!done`; a bare `/login` (no password) gets a challenge on every version;
+//! a missing required argument traps `missing value for NAME`; a bad query traps
+//! `invalid query: ...`; dynamic queues refuse set/remove with `failure: can not change|remove
+//! dynamic queue`; a kicked session redials within 5-30 s when churn is on.
+//!
 //! Invariants: every reply to a tagged command carries its tag, `!fatal` never does; a
 //! `!trap` that ends a command is followed by `!done`; `!empty` is sent only for a `print`
 //! or `getall` with zero rows on version 7.18 or later; ids only grow; values are bytes,

@@ -68,6 +68,18 @@ impl Query {
         Ok(Query { steps })
     }
 
+    /// The property names the query reads.
+    pub fn names(&self) -> impl Iterator<Item = &[u8]> {
+        self.steps.iter().filter_map(|step| match step {
+            Step::Has(name)
+            | Step::Lacks(name)
+            | Step::Equal(name, _)
+            | Step::Less(name, _)
+            | Step::Greater(name, _) => Some(name.as_slice()),
+            Step::Ops(_) => None,
+        })
+    }
+
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
     }

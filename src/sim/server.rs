@@ -17,6 +17,7 @@ use super::fault::Fault;
 use super::menu::{self, Context, Execution, Out, Stream, Trap};
 use super::state::RouterState;
 use crate::rng::Rng;
+use crate::routeros::codec::{encode_length, encode_word};
 use crate::routeros::{login, Decoder, ParsedCommand, Sentence};
 
 /// Stack size of accept and connection threads: 1000 routers must stay cheap.
@@ -601,42 +602,41 @@ impl Connection {
         self.flush()
     }
 
+    /// Encodes one reply straight into the output buffer.
     fn write_out(&mut self, out: &Out, tag: Option<&[u8]>) {
-        let mut words: Vec<Vec<u8>> = Vec::new();
-        match out {
-            Out::Re(row) => {
-                words.push(b"!re".to_vec());
-                for (name, value) in row {
-                    words.push(attribute(name.as_bytes(), value));
-                }
-            }
-            Out::Empty => words.push(b"!empty".to_vec()),
-            Out::Done(ret) => {
-                words.push(b"!done".to_vec());
-                if let Some(ret) = ret {
-                    words.push(attribute(b"ret", ret));
-                }
-            }
+        let (word, attributes): (&[u8], Vec<Attribute>) = match out {
+            Out::Re(row) => (
+                b"!re",
+                row.iter()
+                    .map(|(n, v)| (n.as_bytes(), v.as_slice()))
+                    .collect(),
+            ),
+            Out::Empty => (b"!empty", Vec::new()),
+            Out::Done(None) => (b"!done", Vec::new()),
+            Out::Done(Some(ret)) => (b"!done", vec![(&b"ret"[..], ret.as_slice())]),
             Out::Trap(trap) => {
-                words.push(b"!trap".to_vec());
+                let mut attributes = Vec::with_capacity(2);
                 if let Some(category) = trap.category {
-                    words.push(attribute(b"category", category.to_string().as_bytes()));
+                    attributes.push((&b"category"[..], CATEGORIES[usize::from(category.min(7))]));
                 }
-                words.push(attribute(b"message", &trap.message));
+                attributes.push((&b"message"[..], trap.message.as_slice()));
+                (b"!trap", attributes)
             }
+        };
+        // Routers have been seen with the tag right after the reply word and last; clients
+        // must read it anywhere, so both positions occur.
+        let tag_last = tag.is_some() && !attributes.is_empty() && self.rng.below(2) == 0;
+        encode_word(word, &mut self.out);
+        if let (Some(tag), false) = (tag, tag_last) {
+            encode_attribute(b".tag", tag, false, &mut self.out);
         }
-        if let Some(tag) = tag {
-            let mut word = b".tag=".to_vec();
-            word.extend_from_slice(tag);
-            // Routers have been seen with the tag right after the reply word and last;
-            // clients must read it anywhere, so both positions occur.
-            if words.len() > 1 && self.rng.below(2) == 0 {
-                words.push(word);
-            } else {
-                words.insert(1, word);
-            }
+        for (name, value) in attributes {
+            encode_attribute(name, value, true, &mut self.out);
         }
-        Sentence::new(words).encode_into(&mut self.out);
+        if let (Some(tag), true) = (tag, tag_last) {
+            encode_attribute(b".tag", tag, false, &mut self.out);
+        }
+        self.out.push(0);
     }
 
     fn write_fatal(&mut self, reason: &[u8]) {
@@ -665,11 +665,19 @@ impl Connection {
     }
 }
 
-fn attribute(name: &[u8], value: &[u8]) -> Vec<u8> {
-    let mut word = Vec::with_capacity(name.len() + value.len() + 2);
-    word.push(b'=');
-    word.extend_from_slice(name);
-    word.push(b'=');
-    word.extend_from_slice(value);
-    word
+/// One `=name=value` to encode, borrowed.
+type Attribute<'a> = (&'a [u8], &'a [u8]);
+
+const CATEGORIES: [&[u8]; 8] = [b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7"];
+
+/// Appends `=name=value` (or `name=value` for API attributes such as `.tag`) as one word.
+fn encode_attribute(name: &[u8], value: &[u8], leading_equals: bool, out: &mut Vec<u8>) {
+    let len = usize::from(leading_equals) + name.len() + 1 + value.len();
+    encode_length(len, out);
+    if leading_equals {
+        out.push(b'=');
+    }
+    out.extend_from_slice(name);
+    out.push(b'=');
+    out.extend_from_slice(value);
 }

@@ -24,6 +24,27 @@ use crate::routeros::Sentence;
 /// One printed row: property names and raw values, in print order.
 pub type Row = Vec<(&'static str, Vec<u8>)>;
 
+/// Which properties a print needs (its `.proplist` plus the names its query reads);
+/// `all()` when there is no `.proplist`. Leaving the rest out saves most of the work.
+pub(crate) struct Want<'a>(Option<Vec<&'a [u8]>>);
+
+impl<'a> Want<'a> {
+    pub fn all() -> Want<'a> {
+        Want(None)
+    }
+
+    pub fn only(names: Vec<&'a [u8]>) -> Want<'a> {
+        Want(Some(names))
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        match &self.0 {
+            None => true,
+            Some(names) => name == ".id" || names.contains(&name.as_bytes()),
+        }
+    }
+}
+
 const SERVICES: &[&str] = &["any", "async", "l2tp", "ovpn", "pppoe", "pptp", "sstp"];
 
 pub(crate) const SECRET_SCHEMA: &[Prop] = &[
@@ -95,8 +116,8 @@ pub(crate) const QUEUE_SCHEMA: &[Prop] = &[
     prop("dynamic", Kind::ReadOnly, Some("false")),
     prop("disabled", Kind::Bool, Some("false")),
     prop("comment", Kind::Text, None),
-    // Sim-only bookkeeping, never printed: the sim second the queue was created.
-    prop("created", Kind::ReadOnly, None),
+    // Sim-only bookkeeping: the sim second the queue was created.
+    prop("created", Kind::Hidden, None),
 ];
 
 pub(crate) const ADDRESS_LIST_SCHEMA: &[Prop] = &[
@@ -255,6 +276,13 @@ pub(crate) struct Session {
     pub caps: (u64, u64),
     /// Sim second churn ends it (only used while churn is on).
     pub ends_at: u64,
+}
+
+/// Numbers a queue's computed properties are printed from.
+#[derive(Debug, Clone, Copy)]
+struct QueueStats {
+    rate: (u64, u64),
+    bytes: (u64, u64),
 }
 
 /// What a seeded user was made for, so tests can pick users for each traffic path.
@@ -745,7 +773,8 @@ impl RouterState {
         self.next_session_id = self.next_session_id.wrapping_add(1);
         let interface_id = self.next_interface_id;
         self.next_interface_id += 1;
-        let ends_at = at + exponential(&mut self.rng, MEAN_ONLINE_SECS);
+        // Sessions last a memoryless while from now on, however long they have been up.
+        let ends_at = at.max(self.now()) + exponential(&mut self.rng, MEAN_ONLINE_SECS);
         self.sessions.push(Session {
             id,
             name: name.to_vec(),
@@ -757,7 +786,7 @@ impl RouterState {
             interface_id,
             queue_id,
             caps: limits.unwrap_or(UNLIMITED_CAPS),
-            ends_at: ends_at.max(self.now() + 1),
+            ends_at,
         });
         self.reconnect_at.remove(name);
         true
@@ -816,13 +845,15 @@ impl RouterState {
                 k += 1;
             }
         }
-        let due: Vec<Vec<u8>> = self
+        let mut due: Vec<(u64, Vec<u8>)> = self
             .reconnect_at
             .iter()
             .filter(|(_, &at)| at <= now)
-            .map(|(name, _)| name.clone())
+            .map(|(name, &at)| (at, name.clone()))
             .collect();
-        for name in due {
+        // A fixed order keeps the random draws, and so the data, reproducible.
+        due.sort();
+        for (_, name) in due {
             let enabled = self
                 .secrets
                 .find_by_name(&name)
@@ -857,6 +888,7 @@ impl RouterState {
 
     fn render(
         table: &Table,
+        want: &Want,
         mut computed: impl FnMut(&Item, &'static str) -> Option<Vec<u8>>,
     ) -> Vec<Row> {
         table
@@ -865,6 +897,9 @@ impl RouterState {
             .map(|item| {
                 let mut row: Row = vec![(".id", format_id(item.id))];
                 for (at, prop) in table.schema.iter().enumerate() {
+                    if prop.kind == Kind::Hidden || !want.has(prop.name) {
+                        continue;
+                    }
                     let value = if prop.kind == Kind::Computed {
                         computed(item, prop.name)
                     } else {
@@ -893,14 +928,13 @@ impl RouterState {
         let free_memory = board.total_memory - used;
         let free_hdd = board.total_hdd - board.total_hdd / 3;
         let write_sect = 400 + now / 600;
-        vec![
+        let mut row: Row = vec![
             ("uptime", format_duration(now).into_bytes()),
             (
                 "version",
                 super::values::display_version(&self.version).into_bytes(),
             ),
             ("build-time", b"2025-03-10 11:24:06".to_vec()),
-            ("factory-software", b"7.5".to_vec()),
             ("free-memory", free_memory.to_string().into_bytes()),
             ("total-memory", board.total_memory.to_string().into_bytes()),
             ("cpu", board.cpu.as_bytes().to_vec()),
@@ -924,24 +958,28 @@ impl RouterState {
             ("architecture-name", board.architecture.as_bytes().to_vec()),
             ("board-name", board.name.as_bytes().to_vec()),
             ("platform", b"MikroTik".to_vec()),
-        ]
+        ];
+        if super::values::parse_version(&self.version).0 >= 7 {
+            row.insert(3, ("factory-software", b"7.5".to_vec()));
+        }
+        row
     }
 
     pub(crate) fn identity_row(&self) -> Row {
         vec![("name", self.identity.clone())]
     }
 
-    pub(crate) fn secret_rows(&self) -> Vec<Row> {
-        Self::render(&self.secrets, |_, _| None)
+    pub(crate) fn secret_rows(&self, want: &Want) -> Vec<Row> {
+        Self::render(&self.secrets, want, |_, _| None)
     }
 
-    pub(crate) fn profile_rows(&self) -> Vec<Row> {
-        Self::render(&self.profiles, |_, _| None)
+    pub(crate) fn profile_rows(&self, want: &Want) -> Vec<Row> {
+        Self::render(&self.profiles, want, |_, _| None)
     }
 
-    pub(crate) fn address_list_rows(&self) -> Vec<Row> {
+    pub(crate) fn address_list_rows(&self, want: &Want) -> Vec<Row> {
         let now = self.now();
-        let rows = Self::render(&self.address_list, |_, _| None);
+        let rows = Self::render(&self.address_list, want, |_, _| None);
         rows.into_iter()
             .map(|mut row| {
                 // `timeout` shows the time left.
@@ -961,8 +999,8 @@ impl RouterState {
             .collect()
     }
 
-    pub(crate) fn file_rows(&self) -> Vec<Row> {
-        Self::render(&self.files, |_, _| None)
+    pub(crate) fn file_rows(&self, want: &Want) -> Vec<Row> {
+        Self::render(&self.files, want, |_, _| None)
     }
 
     pub(crate) fn active_rows(&self) -> Vec<Row> {
@@ -991,8 +1029,7 @@ impl RouterState {
     }
 
     /// The session a queue measures: the `<pppoe-U>` interface it targets, or the address.
-    fn queue_session(&self, item: &Item) -> Option<&Session> {
-        let target = self.queues.get(item, "target")?;
+    fn target_session(&self, target: &[u8]) -> Option<&Session> {
         let first = target.split(|&b| b == b',').next().unwrap_or(&[]);
         if let Some(user) = first
             .strip_prefix(b"<pppoe-")
@@ -1005,51 +1042,63 @@ impl RouterState {
         self.sessions.iter().find(|s| s.address == address)
     }
 
-    pub(crate) fn queue_rows(&self) -> Vec<Row> {
+    pub(crate) fn queue_rows(&self, want: &Want) -> Vec<Row> {
         let now = self.now();
-        Self::render(&self.queues, |item, name| {
-            let session = self.queue_session(item);
-            let max = self
-                .queues
-                .get(item, "max-limit")
-                .and_then(|v| parse_rate_pair(&v))
-                .unwrap_or((0, 0));
-            let clamp = |rate: u64, limit: u64| if limit == 0 { rate } else { rate.min(limit) };
-            let (up, down) = match session {
-                Some(s) => {
-                    let (up, down) = self.session_traffic(s, now);
-                    (clamp(up, max.0), clamp(down, max.1))
+        let target_at = self.queues.prop_index("target");
+        let max_at = self.queues.prop_index("max-limit");
+        let created_at = self.queues.prop_index("created");
+        let value = |item: &Item, at: Option<usize>| at.and_then(|at| item.values[at].clone());
+        // Every computed property of one queue comes from the same numbers: work them out
+        // once per queue, not once per property.
+        let mut cached: Option<(u32, QueueStats)> = None;
+        Self::render(&self.queues, want, |item, name| {
+            let stats = match &cached {
+                Some((id, stats)) if *id == item.id => *stats,
+                _ => {
+                    let target = value(item, target_at).unwrap_or_default();
+                    let max = value(item, max_at)
+                        .and_then(|v| parse_rate_pair(&v))
+                        .unwrap_or((0, 0));
+                    let created = value(item, created_at)
+                        .and_then(|v| std::str::from_utf8(&v).ok().and_then(|t| t.parse().ok()))
+                        .unwrap_or(now);
+                    let stats = self.queue_stats(&target, max, created, now);
+                    cached = Some((item.id, stats));
+                    stats
                 }
-                None => (0, 0),
             };
-            let created: u64 = self
-                .queues
-                .get(item, "created")
-                .and_then(|v| std::str::from_utf8(&v).ok().and_then(|t| t.parse().ok()))
-                .unwrap_or(now);
-            let age = now.saturating_sub(created);
-            // Counters: as if the queue had carried about half its current rate all along.
-            let bytes = (up / 16 * age, down / 16 * age);
-            let packets = (bytes.0 / 600, bytes.1 / 1200);
+            let (up, down) = stats.rate;
             match name {
-                "rate" => Some(format_pair((up, down))),
+                "rate" => Some(format_pair(stats.rate)),
                 "packet-rate" => Some(format_pair((up / 8 / 600, down / 8 / 1200))),
-                "bytes" => Some(format_pair(bytes)),
-                "packets" => Some(format_pair(packets)),
+                "bytes" => Some(format_pair(stats.bytes)),
+                "packets" => Some(format_pair((stats.bytes.0 / 600, stats.bytes.1 / 1200))),
                 "dropped" | "queued-packets" | "queued-bytes" => Some(b"0/0".to_vec()),
                 _ => Some(b"0".to_vec()),
             }
         })
-        .into_iter()
-        .map(|mut row| {
-            row.retain(|(name, _)| *name != "created");
-            row
-        })
-        .collect()
     }
 
-    pub(crate) fn interface_rows(&self) -> Vec<Row> {
-        let mut rows = Self::render(&self.interfaces, |_, _| None);
+    /// A queue's current rate (clamped to its max-limit) and byte counters.
+    fn queue_stats(&self, target: &[u8], max: (u64, u64), created: u64, now: u64) -> QueueStats {
+        let clamp = |rate: u64, limit: u64| if limit == 0 { rate } else { rate.min(limit) };
+        let rate = match self.target_session(target) {
+            Some(session) => {
+                let (up, down) = self.session_traffic(session, now);
+                (clamp(up, max.0), clamp(down, max.1))
+            }
+            None => (0, 0),
+        };
+        let age = now.saturating_sub(created);
+        // Counters: as if the queue had carried about half its current rate all along.
+        QueueStats {
+            rate,
+            bytes: (rate.0 / 16 * age, rate.1 / 16 * age),
+        }
+    }
+
+    pub(crate) fn interface_rows(&self, want: &Want) -> Vec<Row> {
+        let mut rows = Self::render(&self.interfaces, want, |_, _| None);
         for s in &self.sessions {
             let mut name = b"<pppoe-".to_vec();
             name.extend_from_slice(&s.name);
@@ -1664,6 +1713,28 @@ mod tests {
     }
 
     #[test]
+    fn churn_is_slow() {
+        let mut s = state(200, true);
+        let online = s.sessions.len();
+        s.advance_clock(Duration::from_secs(10));
+        // About 1 in 180 sessions ends within 10 s; allow a wide margin.
+        assert!(
+            s.sessions.len() + 10 >= online,
+            "{online} -> {}",
+            s.sessions.len()
+        );
+        let mut changes = 0;
+        let mut before = s.active_names();
+        for _ in 0..30 {
+            s.advance_clock(Duration::from_secs(60));
+            let now = s.active_names();
+            changes += now.iter().filter(|n| !before.contains(n)).count();
+            before = now;
+        }
+        assert!(changes > 0, "sessions come and go over half an hour");
+    }
+
+    #[test]
     fn same_seed_same_data() {
         assert_eq!(
             state(40, true).secret_names(),
@@ -1680,7 +1751,7 @@ mod tests {
             Some((1_203_000, 15_400_000))
         );
         let row = s
-            .queue_rows()
+            .queue_rows(&Want::all())
             .into_iter()
             .find(|r| r[1].1 == b"<pppoe-ali>")
             .unwrap();

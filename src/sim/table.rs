@@ -36,6 +36,8 @@ pub enum Kind {
     ReadOnly,
     /// Computed when printed (rates, counters); never stored or written.
     Computed,
+    /// Simulator bookkeeping: stored, never printed or written.
+    Hidden,
 }
 
 /// One property of a schema.
@@ -213,7 +215,7 @@ fn normalize(prop: Prop, value: &[u8], profiles: &[Vec<u8>]) -> Result<Vec<u8>, 
                 .map(|secs| crate::model::format_duration(secs).into_bytes())
                 .ok_or_else(|| Trap::invalid_value(name))
         }
-        Kind::ReadOnly | Kind::Computed => Err(Trap::unknown_parameter()),
+        Kind::ReadOnly | Kind::Computed | Kind::Hidden => Err(Trap::unknown_parameter()),
     }
 }
 
