@@ -8,3 +8,4 @@
 pub mod model;
 pub mod rng;
 pub mod routeros;
+pub mod store;
