@@ -184,10 +184,10 @@ fn parse_go_style(text: &str) -> Result<DbSettings, DsnError> {
     // that `@` has no escaping and no password in it.
     let at = text
         .char_indices()
+        .rev()
         .filter(|&(_, c)| c == '@')
         .map(|(at, _)| at)
-        .filter(|&at| split_go_address(&text[at + 1..]).is_some())
-        .last();
+        .find(|&at| split_go_address(&text[at + 1..]).is_some());
     let (userinfo, rest) = match at {
         Some(at) => (&text[..at], &text[at + 1..]),
         None if split_go_address(text).is_some() => ("", text),

@@ -4,7 +4,7 @@
 //! Two registries implement [`RouterRegistry`]: [`mysql::MysqlStore`] (production, the only module
 //! that imports the `mysql` crate) and [`MemoryRegistry`] (the demo and tests). Everything else
 //! here is plain data and pure functions: DSN parsing ([`dsn`]), the routers CSV ([`csv`]), the
-//! SQL script splitter ([`script`]) and the reload diff ([`diff_routers`]).
+//! SQL script splitter ([`script`]).
 //!
 //! Invariant: a database password or a router password never appears in a `Display` or `Debug`
 //! output of any type in this module.
@@ -15,7 +15,6 @@ pub mod mysql;
 pub mod script;
 
 use crate::model::{RouterConfig, RouterId};
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
@@ -136,64 +135,6 @@ impl RouterRegistry for MemoryRegistry {
     }
 }
 
-/// How the wanted router list differs from the running one (for hot reload).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RegistryDiff {
-    /// In the registry, not running: start them.
-    pub added: Vec<RouterConfig>,
-    /// Running, no longer in the registry (deleted or disabled): stop them.
-    pub removed: Vec<RouterId>,
-    /// Host, port, credentials or TLS changed: stop the old session, start a new one.
-    pub restarted: Vec<RouterConfig>,
-    /// Only the name changed: update it in place, the session stays up.
-    pub renamed: Vec<RouterConfig>,
-}
-
-impl RegistryDiff {
-    pub fn is_empty(&self) -> bool {
-        self.added.is_empty()
-            && self.removed.is_empty()
-            && self.restarted.is_empty()
-            && self.renamed.is_empty()
-    }
-}
-
-/// Compares the running routers with the registry's current list. Output lists are ordered by id.
-pub fn diff_routers(running: &[RouterConfig], wanted: &[RouterConfig]) -> RegistryDiff {
-    let running_by_id: HashMap<RouterId, &RouterConfig> =
-        running.iter().map(|router| (router.id, router)).collect();
-    let wanted_by_id: HashMap<RouterId, &RouterConfig> =
-        wanted.iter().map(|router| (router.id, router)).collect();
-    let mut diff = RegistryDiff::default();
-    for router in wanted {
-        match running_by_id.get(&router.id) {
-            None => diff.added.push(router.clone()),
-            Some(current) if needs_restart(current, router) => diff.restarted.push(router.clone()),
-            Some(current) if current.name != router.name => diff.renamed.push(router.clone()),
-            Some(_) => {}
-        }
-    }
-    diff.removed = running
-        .iter()
-        .map(|router| router.id)
-        .filter(|id| !wanted_by_id.contains_key(id))
-        .collect();
-    diff.added.sort_by_key(|router| router.id);
-    diff.restarted.sort_by_key(|router| router.id);
-    diff.renamed.sort_by_key(|router| router.id);
-    diff.removed.sort();
-    diff.removed.dedup();
-    diff
-}
-
-fn needs_restart(current: &RouterConfig, wanted: &RouterConfig) -> bool {
-    current.host != wanted.host
-        || current.port != wanted.port
-        || current.username != wanted.username
-        || current.password != wanted.password
-        || current.use_tls != wanted.use_tls
-}
-
 /// Replaces every occurrence of `secret` in `text` (no-op for an empty secret). Used on every
 /// message that comes back from the database driver, in case one ever echoes a password.
 pub(crate) fn redact(text: &str, secret: &str) -> String {
@@ -217,48 +158,6 @@ mod tests {
             username: "admin".into(),
             password: String::new(),
             use_tls: false,
-        }
-    }
-
-    #[test]
-    fn diff_classifies_every_change() {
-        let running = vec![
-            router(1, "a", 1),
-            router(2, "b", 2),
-            router(3, "c", 3),
-            router(4, "d", 4),
-        ];
-        let mut moved = router(2, "b", 20);
-        moved.password = "new".into();
-        let wanted = vec![
-            router(5, "e", 5),
-            moved.clone(),
-            router(1, "a", 1),
-            router(4, "dd", 4),
-        ];
-        let diff = diff_routers(&running, &wanted);
-        assert_eq!(diff.added, vec![router(5, "e", 5)]);
-        assert_eq!(diff.removed, vec![RouterId(3)]);
-        assert_eq!(diff.restarted, vec![moved]);
-        assert_eq!(diff.renamed, vec![router(4, "dd", 4)]);
-        assert!(diff_routers(&wanted, &wanted).is_empty());
-    }
-
-    #[test]
-    fn each_credential_field_forces_a_restart() {
-        let base = router(1, "a", 1);
-        let changes: [fn(&mut RouterConfig); 5] = [
-            |r| r.host = "10.0.0.1".into(),
-            |r| r.port = 2,
-            |r| r.username = "other".into(),
-            |r| r.password = "x".into(),
-            |r| r.use_tls = true,
-        ];
-        for change in changes {
-            let mut changed = base.clone();
-            change(&mut changed);
-            let diff = diff_routers(std::slice::from_ref(&base), &[changed.clone()]);
-            assert_eq!(diff.restarted, vec![changed]);
         }
     }
 

@@ -200,7 +200,7 @@ fn push_statement(
 /// `-- ` starts a comment only when whitespace (or the end) follows, as in MySQL.
 fn starts_dash_comment(chars: &std::iter::Peekable<std::str::Chars<'_>>) -> bool {
     let mut ahead = chars.clone();
-    ahead.next() == Some('-') && ahead.next().map_or(true, char::is_whitespace)
+    ahead.next() == Some('-') && ahead.next().is_none_or(char::is_whitespace)
 }
 
 fn read_line(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> String {

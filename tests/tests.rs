@@ -1,0 +1,5 @@
+//! The integration tests, compiled as one binary.
+
+mod support;
+
+mod mysql;
