@@ -10,6 +10,7 @@ use net_engine::model::{RouterConfig, RouterId, Secret};
 use net_engine::store::mysql::{MIGRATIONS, SCHEMA_SQL};
 use net_engine::store::{
     parse_dsn, parse_routers_csv, MysqlStore, RouterRegistry, StoreError, SyncCounts,
+    SyncWriterHandle, UserSyncJob, WriterSettings,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -634,8 +635,13 @@ fn stopped_server_is_unavailable_then_work_resumes() {
     let Some(server) = PrivateServer::start() else {
         return;
     };
-    let store = MysqlStore::connect(&server.settings, test_timeouts()).unwrap();
+    let store = Arc::new(MysqlStore::connect(&server.settings, test_timeouts()).unwrap());
     store.migrate().unwrap();
+    let fast_retries = WriterSettings {
+        first_retry: Duration::from_millis(100),
+        max_retry: Duration::from_millis(400),
+    };
+    let writer = SyncWriterHandle::spawn(store.clone(), fast_retries).unwrap();
     let router = insert_router(&mut raw_conn(&server.settings), "r", "10.0.0.1", 8728, true);
     assert_eq!(store.load_routers().unwrap().len(), 1);
     let secrets: Vec<Secret> = (0..20).map(secret).collect();
@@ -660,6 +666,28 @@ fn stopped_server_is_unavailable_then_work_resumes() {
     );
     let error = MysqlStore::connect(&server.settings, test_timeouts()).expect_err("server is down");
     assert!(matches!(error, StoreError::Unavailable(_)), "{error}");
+
+    // The writer keeps the newest list per router and retries it.
+    let job = |count: usize| UserSyncJob {
+        router: RouterId(router),
+        secrets: Arc::new(secrets[..count].to_vec()),
+        connected: vec![secrets[0].name.clone()],
+    };
+    let error = writer
+        .sync_now(job(5), Duration::from_secs(10))
+        .expect_err("server is down");
+    assert!(error.is_retryable(), "{error}");
+    writer.submit(job(15));
+    let until = Instant::now() + Duration::from_secs(10);
+    while writer.stats().failed_attempts < 2 {
+        assert!(
+            Instant::now() < until,
+            "writer did not retry: {:?}",
+            writer.stats()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(writer.stats().pending, 1);
 
     // connect_with_retry gives up when asked to stop…
     let stop = AtomicBool::new(false);
@@ -688,11 +716,33 @@ fn stopped_server_is_unavailable_then_work_resumes() {
     });
     assert!(matches!(retried, Ok(Some(_))), "{retried:?}");
 
-    // The first store's pool reconnects by itself: the write that failed now goes through.
+    // The first store's pool reconnects by itself: the queued write goes through…
+    let until = Instant::now() + Duration::from_secs(10);
+    while writer.stats().written < 1 {
+        assert!(
+            Instant::now() < until,
+            "writer did not resume: {:?}",
+            writer.stats()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stats = writer.stats();
+    assert_eq!((stats.pending, stats.last_error), (0, None));
+    let rows = user_rows(&mut raw_conn(&server.settings), router);
+    assert_eq!(rows.iter().filter(|row| !row.5).count(), 15);
+    assert_eq!(
+        rows.iter()
+            .filter(|row| row.4)
+            .map(|row| &row.0)
+            .collect::<Vec<_>>(),
+        [&secrets[0].name]
+    );
+    // …and so does a direct call.
     let counts = store
         .sync_users(RouterId(router), &secrets[..10], &[])
         .unwrap();
-    assert_eq!((counts.unchanged, counts.marked_missing), (10, 10));
+    assert_eq!((counts.unchanged, counts.marked_missing), (10, 5));
+    writer.shutdown();
     assert_eq!(store.load_routers().unwrap().len(), 1);
     assert!(test_settings().is_some());
 }

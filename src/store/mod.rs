@@ -5,6 +5,8 @@
 //! that imports the `mysql` crate) and [`MemoryRegistry`] (the demo and tests). Everything else
 //! here is plain data and pure functions: DSN parsing ([`dsn`]), the routers CSV ([`csv`]), the
 //! SQL script splitter ([`script`]).
+//! [`writer`] is the one thread that writes user syncs, coalescing and retrying while the
+//! database is down.
 //!
 //! Invariant: a database password or a router password never appears in a `Display` or `Debug`
 //! output of any type in this module.
@@ -13,6 +15,7 @@ pub mod csv;
 pub mod dsn;
 pub mod mysql;
 pub mod script;
+pub mod writer;
 
 use crate::model::{RouterConfig, RouterId};
 use std::fmt;
@@ -21,6 +24,7 @@ use std::sync::{Mutex, PoisonError};
 pub use self::csv::{parse_routers_csv, CsvError, NewRouter};
 pub use self::dsn::{parse_dsn, DbSettings, DsnError};
 pub use self::mysql::{MigrationReport, MysqlStore, SeedReport, StoreTimeouts};
+pub use self::writer::{SyncWriterHandle, UserStore, UserSyncJob, WriterSettings, WriterStats};
 
 /// What went wrong talking to the store. Messages never contain the database password.
 #[derive(Debug, Clone, PartialEq, Eq)]
