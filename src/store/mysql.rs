@@ -84,6 +84,63 @@ pub struct SeedReport {
     pub skipped_duplicates: Vec<NewRouter>,
 }
 
+/// What `net-engine migrate` prints.
+impl fmt::Display for MigrationReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.applied.is_empty() {
+            write!(f, "schema is up to date")?;
+        } else {
+            write!(f, "applied {}", self.applied.join(", "))?;
+        }
+        if !self.already_applied.is_empty() {
+            write!(f, " (already applied: {})", self.already_applied.join(", "))?;
+        }
+        for change in &self.changes {
+            write!(f, "\n  {change}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What `net-engine seed` prints: one line per router, never a password.
+impl fmt::Display for SeedReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "inserted {} router(s), skipped {} duplicate(s)",
+            self.inserted.len(),
+            self.skipped_duplicates.len()
+        )?;
+        let lines = self
+            .inserted
+            .iter()
+            .map(|router| ("inserted", router))
+            .chain(
+                self.skipped_duplicates
+                    .iter()
+                    .map(|router| ("skipped", router)),
+            );
+        for (what, router) in lines {
+            write!(
+                f,
+                "\n  {what} {} ({}:{}",
+                router.name, router.host, router.port
+            )?;
+            if router.use_tls {
+                write!(f, ", tls")?;
+            }
+            write!(f, ")")?;
+            if router.line > 0 {
+                write!(f, " line {}", router.line)?;
+            }
+            if what.starts_with("skipped") {
+                write!(f, ": host and port already registered")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A connection pool to one MySQL/MariaDB database.
 pub struct MysqlStore {
     pool: Pool,
@@ -785,6 +842,47 @@ fn classify(error: &mysql::Error, password: &str) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reports_read_well_and_hide_passwords() {
+        let router = |name: &str, port: u16, line: usize| NewRouter {
+            name: name.into(),
+            host: "10.0.0.1".into(),
+            port,
+            username: "api".into(),
+            password: "s3cr3t".into(),
+            use_tls: port == 8729,
+            line,
+        };
+        let seed = SeedReport {
+            inserted: vec![router("core", 8728, 2), router("edge", 8729, 3)],
+            skipped_duplicates: vec![router("again", 8728, 4)],
+        };
+        assert_eq!(
+            seed.to_string(),
+            "inserted 2 router(s), skipped 1 duplicate(s)\n  \
+             inserted core (10.0.0.1:8728) line 2\n  \
+             inserted edge (10.0.0.1:8729, tls) line 3\n  \
+             skipped again (10.0.0.1:8728) line 4: host and port already registered"
+        );
+        let migration = MigrationReport {
+            applied: vec!["002_engine_columns".into()],
+            already_applied: vec!["001_go_tables".into()],
+            changes: vec!["added column routers.enabled".into()],
+        };
+        assert_eq!(
+            migration.to_string(),
+            "applied 002_engine_columns (already applied: 001_go_tables)\n  added column routers.enabled"
+        );
+        let nothing = MigrationReport {
+            already_applied: vec!["001_go_tables".into()],
+            ..MigrationReport::default()
+        };
+        assert_eq!(
+            nothing.to_string(),
+            "schema is up to date (already applied: 001_go_tables)"
+        );
+    }
 
     #[test]
     fn placeholders_shape() {
