@@ -25,16 +25,18 @@ die() {
     exit 1
 }
 
+# Bash variables are dynamically scoped: every helper declares its variables `local`, or it
+# would overwrite its caller's (a stray `dir` here once moved a datadir into /usr/local/bin).
 find_tool() {
-    local name
+    local name bin_dir
     for name in "$@"; do
         if command -v "$name" >/dev/null 2>&1; then
             command -v "$name"
             return 0
         fi
-        for dir in /usr/sbin /usr/local/sbin /usr/bin /usr/local/bin; do
-            if [ -x "$dir/$name" ]; then
-                echo "$dir/$name"
+        for bin_dir in /usr/sbin /usr/local/sbin /usr/bin /usr/local/bin; do
+            if [ -x "$bin_dir/$name" ]; then
+                echo "$bin_dir/$name"
                 return 0
             fi
         done
@@ -95,7 +97,7 @@ admin() {
 
 # Starts mariadbd on the port stored in DIR/port and waits until it answers (30 s at most).
 launch() {
-    local dir=$1 port
+    local dir=$1 port launcher
     port=$(cat "$dir/port")
     local user_flag=()
     if [ "$(id -u)" -eq 0 ]; then
@@ -112,8 +114,9 @@ launch() {
         --innodb-doublewrite=0 --max-connections=200 \
         --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
         </dev/null >/dev/null 2>&1 &
-    local launcher=$!
-    for _ in $(seq 1 300); do
+    launcher=$!
+    local attempt
+    for attempt in $(seq 1 300); do
         if "$(find_tool mariadb-admin)" --no-defaults --protocol=socket -S "$dir/mysqld.sock" -uroot \
             --connect-timeout=1 ping >/dev/null 2>&1; then
             return 0
@@ -129,6 +132,10 @@ launch() {
 cmd_start() {
     local dir=$1
     ensure_mariadb
+    # Only an empty directory or one this script set up before: never scribble into a real one.
+    if [ -d "$dir" ] && [ -n "$(ls -A "$dir")" ] && [ ! -f "$dir/port" ] && [ ! -d "$dir/data/mysql" ]; then
+        die "$dir is not empty and was not made by db.sh; give a new or empty directory"
+    fi
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     if server_alive "$dir"; then
@@ -178,7 +185,8 @@ cmd_down() {
         return 0
     fi
     kill -TERM "$pid"
-    for _ in $(seq 1 300); do
+    local attempt
+    for attempt in $(seq 1 300); do
         kill -0 "$pid" 2>/dev/null || return 0
         sleep 0.1
     done
