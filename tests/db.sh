@@ -237,7 +237,7 @@ main() {
         cmd_run "$@"
         ;;
     *)
-        sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
         [ "$command" = "-h" ] || [ "$command" = "--help" ] || exit 2
         ;;
     esac
