@@ -16,4 +16,5 @@ pub mod rng;
 pub mod router;
 pub mod routeros;
 pub mod sim;
+pub mod store;
 pub mod webhook;

@@ -9,6 +9,7 @@ mod cli;
 mod client;
 mod events;
 mod faults;
+mod mysql;
 mod notify;
 mod ops;
 mod sim;

@@ -2,5 +2,6 @@
 #![allow(dead_code)] // each test module uses a different subset of the helpers
 
 pub mod engine;
+pub mod mysql;
 pub mod ops;
 pub mod sim;
