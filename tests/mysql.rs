@@ -472,7 +472,7 @@ fn secret(index: usize) -> Secret {
         },
         service: "pppoe".into(),
         profile: format!("{}M", [10, 20, 50][index % 3]),
-        remote_address: if index % 4 == 0 {
+        remote_address: if index.is_multiple_of(4) {
             format!("10.10.{}.{}", index / 250, index % 250 + 1)
         } else {
             String::new()
@@ -545,7 +545,7 @@ fn sync_of_1000_secrets_is_batched_and_writes_the_right_rows() {
     let mut expected: Vec<UserRowCheck> = secrets
         .iter()
         .enumerate()
-        .map(|(i, s)| expected_row(s, i % 3 == 0, false))
+        .map(|(i, s)| expected_row(s, i.is_multiple_of(3), false))
         .collect();
     expected.sort();
     assert_eq!(user_rows(&mut conn, router), expected);
