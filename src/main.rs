@@ -9,6 +9,10 @@ use net_engine::metrics::Metrics;
 use net_engine::model::{ActiveSession, RouterConfig, RouterId, Secret};
 use net_engine::router::Client;
 use net_engine::sim::{SimConfig, Simulator};
+use net_engine::store::{
+    parse_dsn, parse_routers_csv, DbSettings, MysqlStore, StoreTimeouts, SyncWriterHandle,
+    UserSyncJob, WriterSettings,
+};
 use net_engine::webhook::{WebhookConfig, WebhookSender, WebhookWorker};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -59,10 +63,8 @@ fn run(args: &[String]) -> i32 {
         "demo" => demo(rest),
         "sim" => net_engine::sim::cli::run_cli(rest),
         "check" => check(rest),
-        "migrate" | "seed" => {
-            eprintln!("net-engine {command}: the MySQL store is not built into this version yet");
-            1
-        }
+        "migrate" => migrate(rest),
+        "seed" => seed(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             0
@@ -214,6 +216,7 @@ impl EngineHooks for MainHooks {
 /// A running engine: fleet, webhooks, HTTP pool.
 struct Engine {
     fleet: Arc<Fleet>,
+    hooks: Arc<MainHooks>,
     webhook_worker: Option<WebhookWorker>,
     server: HttpServer,
 }
@@ -269,7 +272,7 @@ fn start_engine(
     let state = Arc::new(AppState {
         fleet: Arc::clone(&fleet),
         app_key,
-        hooks,
+        hooks: hooks.clone(),
         started: Instant::now(),
         cors_origin: config.cors_origin.clone(),
         metrics_public: config.metrics_public,
@@ -283,6 +286,7 @@ fn start_engine(
     };
     Ok(Engine {
         fleet,
+        hooks,
         webhook_worker,
         server,
     })
@@ -297,25 +301,12 @@ fn notify_systemd(state: &str) {
     }
 }
 
-/// Serves until SIGTERM/SIGINT, re-reading the registry every `reload_interval`; then
-/// stops in order: HTTP (in-flight requests finish), routers (`/quit`), webhooks (flush).
-fn serve_until_signal(
-    engine: Engine,
-    shutdown: &AtomicBool,
-    reload_interval: Option<Duration>,
-    hooks_reload: Option<&dyn Fn()>,
-) {
+/// Serves until SIGTERM/SIGINT; then stops in order: HTTP (in-flight requests finish),
+/// routers (`/quit`), webhooks (flush).
+fn serve_until_signal(engine: Engine, shutdown: &AtomicBool) {
     notify_systemd(net_engine::notify::READY);
-    let mut next_reload = reload_interval.map(|every| Instant::now() + every);
     while !shutdown.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(50));
-        if let (Some(at), Some(every), Some(reload)) = (next_reload, reload_interval, hooks_reload)
-        {
-            if Instant::now() >= at {
-                reload();
-                next_reload = Some(Instant::now() + every);
-            }
-        }
     }
     log::info!("signal received: shutting down");
     notify_systemd(net_engine::notify::STOPPING);
@@ -325,6 +316,27 @@ fn serve_until_signal(
         worker.shutdown(Duration::from_secs(1));
     }
     log::info!("stopped");
+}
+
+/// The reload thread: re-reads the registry every `every` until `shutdown`.
+fn spawn_reloader(hooks: Arc<MainHooks>, every: Duration, shutdown: Arc<AtomicBool>) {
+    let spawned = std::thread::Builder::new()
+        .name("reload".into())
+        .spawn(move || {
+            let mut next = Instant::now() + every;
+            while !shutdown.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(100));
+                if Instant::now() >= next {
+                    if let Err(e) = hooks.reload() {
+                        log::warn!("registry reload failed (keeping the routers we have): {e}");
+                    }
+                    next = Instant::now() + every;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        log::error!("cannot start the reload thread: {e}; routers are re-read only on POST /api/v1/routers/reload");
+    }
 }
 
 fn demo(args: &[String]) -> i32 {
@@ -445,14 +457,19 @@ fn demo(args: &[String]) -> i32 {
     println!("  API key:   {app_key}");
     println!("  try: curl -H 'X-App-Key: {app_key}' {base}/api/v1/routers");
     let _ = std::io::stdout().flush();
-    serve_until_signal(engine, &shutdown, None, None);
+    serve_until_signal(engine, &shutdown);
     simulator.shutdown();
     0
 }
 
 fn serve(args: &[String]) -> i32 {
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("usage: net-engine [serve]\n\nReads routers from MySQL (DB_DSN), warms up, serves the API on API_PORT.");
+        println!(
+            "usage: net-engine [serve]\n\n\
+             Reads the enabled routers from MySQL (DB_DSN), logs in to each, waits for the fleet\n\
+             (at most WARMUP_TIMEOUT_S) and serves the API on API_PORT until SIGTERM or SIGINT.\n\
+             Run `net-engine migrate` once first. See README for every variable."
+        );
         return 0;
     }
     if let Some(arg) = args.first() {
@@ -463,15 +480,203 @@ fn serve(args: &[String]) -> i32 {
         Ok(config) => config,
         Err(code) => return code,
     };
-    if config.app_key.is_none() {
+    let Some(app_key) = config.app_key.clone() else {
         eprintln!("net-engine: APP_KEY: required for serve (set a long random key in .env)");
         return 2;
+    };
+    for warning in config.app_key_warnings() {
+        log::warn!("{warning}");
     }
-    eprintln!(
-        "net-engine serve: routers are read from MySQL, which arrives with the next release; \
-         use `net-engine demo` to run the engine on a simulated fleet"
+    let settings = match db_settings(&config) {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
+    let shutdown = match shutdown_flag() {
+        Ok(flag) => flag,
+        Err(code) => return code,
+    };
+    log::info!("connecting to MySQL at {settings}");
+    let stop = Arc::clone(&shutdown);
+    let store = match MysqlStore::connect_with_retry(&settings, StoreTimeouts::default(), &|| {
+        stop.load(Ordering::SeqCst)
+    }) {
+        Ok(Some(store)) => Arc::new(store),
+        Ok(None) => return 0,
+        Err(e) => {
+            eprintln!("net-engine serve: {e}");
+            return 1;
+        }
+    };
+    // The registry must be readable once before serving; later failures keep the routers we have.
+    let routers = loop {
+        match store.load_routers() {
+            Ok(routers) => break routers,
+            Err(e) if e.is_retryable() && !shutdown.load(Ordering::SeqCst) => {
+                log::warn!("cannot read the router registry yet: {e}; retrying in 2 s");
+                std::thread::sleep(Duration::from_secs(2));
+            }
+            Err(_) if shutdown.load(Ordering::SeqCst) => return 0,
+            Err(e) => {
+                eprintln!("net-engine serve: cannot read the router registry: {e} (did you run `net-engine migrate`?)");
+                return 1;
+            }
+        }
+    };
+    if routers.is_empty() {
+        log::warn!("no enabled routers in the registry yet: add some (net-engine seed) and POST /api/v1/routers/reload");
+    }
+    let writer = match SyncWriterHandle::spawn(store.clone(), WriterSettings::default()) {
+        Ok(writer) => Arc::new(writer),
+        Err(e) => {
+            eprintln!("net-engine serve: cannot start the user-sync thread: {e}");
+            return 1;
+        }
+    };
+    // Secret lists noticed by router threads go to the writer through this bounded queue.
+    let (updates, updates_rx) = crossbeam_channel::bounded::<SecretsUpdate>(1024);
+    let forward_to = Arc::clone(&writer);
+    let forwarder = std::thread::Builder::new()
+        .name("user-sync-feed".into())
+        .spawn(move || {
+            for update in updates_rx {
+                forward_to.submit(UserSyncJob::new(
+                    update.router,
+                    update.secrets,
+                    &update.sessions,
+                ));
+            }
+        });
+    if let Err(e) = forwarder {
+        eprintln!("net-engine serve: cannot start the user-sync feed: {e}");
+        return 1;
+    }
+    let registry_store = Arc::clone(&store);
+    let registry: RegistryReader =
+        Box::new(move || registry_store.load_routers().map_err(|e| e.to_string()));
+    let sync_writer = Arc::clone(&writer);
+    let timeout = config.command_timeout;
+    let users: UserWriter = Box::new(move |router, secrets, sessions| {
+        let job = UserSyncJob::new(router, Arc::new(secrets.to_vec()), sessions);
+        sync_writer
+            .sync_now(job, timeout)
+            .map(|counts| counts.stored() as usize)
+            .map_err(|e| e.to_string())
+    });
+    let engine = match start_engine(
+        &config,
+        config.listen,
+        app_key,
+        routers,
+        registry,
+        Some(users),
+        Some(updates),
+    ) {
+        Ok(engine) => engine,
+        Err(e) => {
+            eprintln!("net-engine serve: {e}");
+            return 1;
+        }
+    };
+    log::info!(
+        "serving on http://{} ({} routers)",
+        engine.server.local_addr(),
+        engine.fleet.len()
     );
-    1
+    if let Some(every) = config.reload_interval {
+        spawn_reloader(Arc::clone(&engine.hooks), every, Arc::clone(&shutdown));
+    }
+    serve_until_signal(engine, &shutdown);
+    writer.shutdown();
+    0
+}
+
+fn db_settings(config: &Config) -> Result<DbSettings, i32> {
+    let Some(dsn) = &config.db_dsn else {
+        eprintln!("net-engine: DB_DSN: required (e.g. netengine:secret@tcp(127.0.0.1:3306)/netengine?parseTime=true)");
+        return Err(2);
+    };
+    parse_dsn(dsn).map_err(|e| {
+        eprintln!("net-engine: DB_DSN: {e}");
+        2
+    })
+}
+
+fn migrate(args: &[String]) -> i32 {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("usage: net-engine migrate\n\nCreates or upgrades the MySQL schema at DB_DSN. Safe to run again: a second run changes nothing.");
+        return 0;
+    }
+    if let Some(arg) = args.first() {
+        eprintln!("net-engine migrate: unknown argument {arg:?}");
+        return 2;
+    }
+    let settings = match load_config().and_then(|c| db_settings(&c)) {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
+    let result =
+        MysqlStore::connect(&settings, StoreTimeouts::default()).and_then(|store| store.migrate());
+    match result {
+        Ok(report) => {
+            println!("{report}");
+            0
+        }
+        Err(e) => {
+            eprintln!("net-engine migrate: {e}");
+            1
+        }
+    }
+}
+
+fn seed(args: &[String]) -> i32 {
+    const SEED_USAGE: &str = "usage: net-engine seed --file routers.csv\n\n\
+        Inserts routers from a CSV file with the header name,host,port,username,password[,use_tls],\n\
+        skipping rows whose host and port are already registered.";
+    let flags = match parse_flags(args, &["--file"], &["--help", "-h"]) {
+        Ok(flags) => flags,
+        Err(e) => {
+            eprintln!("net-engine seed: {e}\n{SEED_USAGE}");
+            return 2;
+        }
+    };
+    if flag_value(&flags, "--help").is_some() || flag_value(&flags, "-h").is_some() {
+        println!("{SEED_USAGE}");
+        return 0;
+    }
+    let Some(path) = flag_value(&flags, "--file") else {
+        eprintln!("net-engine seed: --file is required\n{SEED_USAGE}");
+        return 2;
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("net-engine seed: cannot read {path}: {e}");
+            return 2;
+        }
+    };
+    let routers = match parse_routers_csv(&text) {
+        Ok(routers) => routers,
+        Err(e) => {
+            eprintln!("net-engine seed: {path}: {e}");
+            return 2;
+        }
+    };
+    let settings = match load_config().and_then(|c| db_settings(&c)) {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
+    let result = MysqlStore::connect(&settings, StoreTimeouts::default())
+        .and_then(|store| store.seed_routers(&routers));
+    match result {
+        Ok(report) => {
+            println!("{report}");
+            0
+        }
+        Err(e) => {
+            eprintln!("net-engine seed: {e}");
+            1
+        }
+    }
 }
 
 fn check(args: &[String]) -> i32 {

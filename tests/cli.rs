@@ -2,65 +2,8 @@
 //! SIGTERM while requests are in flight, and configuration errors.
 
 use crate::support::engine::Watchdog;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_net-engine");
-
-/// A child process killed when the test ends, whatever happens.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn command(args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .env_remove("APP_KEY")
-        .env_remove("API_PORT")
-        .env_remove("DB_DSN")
-        .env("RUST_LOG", "warn");
-    command
-}
-
-/// Starts `args` and collects stdout lines until `done` says enough (10 s limit).
-fn spawn_and_read(
-    mut command: Command,
-    done: impl Fn(&[String]) -> bool,
-) -> (ChildGuard, Vec<String>) {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("binary starts");
-    let stdout = child.stdout.take().expect("stdout piped");
-    let guard = ChildGuard(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut lines = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done(&lines) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => lines.push(line),
-            Err(_) => panic!("process did not print what was expected; got {lines:?}"),
-        }
-    }
-    (guard, lines)
-}
+use crate::support::process::{command, spawn_and_read};
+use std::time::Duration;
 
 fn ports(lines: &[String]) -> Vec<u16> {
     lines
@@ -194,23 +137,7 @@ fn demo_exits_cleanly_on_sigterm_with_requests_in_flight() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(300));
-    let pid = child.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "demo did not exit within 5 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = child.terminate(Duration::from_secs(5));
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     for worker in workers {
         let _ = worker.join();

@@ -12,6 +12,7 @@ mod faults;
 mod mysql;
 mod notify;
 mod ops;
+mod serve;
 mod sim;
 mod traffic;
 mod webhook;

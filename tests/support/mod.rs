@@ -4,4 +4,5 @@
 pub mod engine;
 pub mod mysql;
 pub mod ops;
+pub mod process;
 pub mod sim;
