@@ -8,3 +8,8 @@
 pub mod model;
 pub mod rng;
 pub mod routeros;
+
+// TEMPORARY (ui branch only): the lead owns src/http/mod.rs and declares `pub mod assets;` there.
+pub mod http {
+    pub mod assets;
+}
