@@ -92,6 +92,17 @@ fn wait_row_count(browser: &Browser, count: usize) -> Result<(), String> {
     })
 }
 
+/// Waits for a success toast containing `text`; an error toast fails at once.
+fn wait_toast(browser: &Browser, text: &str) -> Result<(), String> {
+    browser.wait_for(&format!("a toast saying {text:?}"), LONG, |browser| {
+        if let Some(error) = browser.text("#toasts .toast.error")? {
+            return Err(format!("error toast: {error}"));
+        }
+        let toasts = browser.text("#toasts")?.unwrap_or_default();
+        Ok(toasts.contains(text).then_some(()))
+    })
+}
+
 /// The `n` in "Showing a–b of n".
 fn total_shown(browser: &Browser) -> Result<usize, String> {
     let info = browser.text("#page-info")?.unwrap_or_default();
@@ -267,6 +278,18 @@ fn check_dashboard(browser: &Browser, target: &Target) -> Result<(), String> {
     browser.screenshot(&screenshot)?;
     println!("screenshot: {}", screenshot.display());
     browser.click("#traffic-close")?;
+
+    // Actions on the router and on a user answer with a confirmation.
+    browser.click(&format!("#sessions-body tr[data-user='{user}'] [data-menu]"))?;
+    browser.click("#row-menu [data-action='isolate']")?;
+    wait_toast(browser, "isolated")?;
+    browser.click(&format!("#sessions-body tr[data-user='{user}'] [data-menu]"))?;
+    browser.click("#row-menu [data-action='unisolate']")?;
+    wait_toast(browser, "restored")?;
+    browser.click("#action-sync")?;
+    wait_toast(browser, "Synced")?;
+    browser.click("#action-backup")?;
+    wait_toast(browser, "Backup saved")?;
     browser.click("#status-filter button[data-status='']")?;
 
     // Add a user: the API's validation message shows under its field, then success.

@@ -510,9 +510,12 @@ impl Browser {
 
     pub fn click(&self, css: &str) -> Result<(), String> {
         let element = self.wait_visible(css, Duration::from_secs(10))?;
-        // WebDriver scrolls a target only just into view, where the sticky top bar covers it.
+        // WebDriver scrolls a target only just into view, where the sticky top bar may cover
+        // it: centre it first when something else is on top of its middle.
         self.execute(
-            "arguments[0].scrollIntoView({ block: 'center', inline: 'nearest' });",
+            "const e = arguments[0]; const r = e.getBoundingClientRect();\
+             const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);\
+             if (!hit || !(hit === e || e.contains(hit))) e.scrollIntoView({ block: 'center' });",
             vec![json!({ ELEMENT_KEY: element })],
         )?;
         self.command("POST", &format!("/element/{element}/click"), None)

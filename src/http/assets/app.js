@@ -34,7 +34,9 @@
     }
   }
 
-  async function request(method, path, body, key) {
+  // `options.key` signs in with a key not yet kept; `options.signal` cancels a superseded read.
+  async function request(method, path, body, options) {
+    const key = options && options.key !== undefined ? options.key : undefined;
     const headers = { 'Accept': 'application/json', 'X-App-Key': key === undefined ? state.key : key };
     const init = { method, headers, cache: 'no-store' };
     if (body !== undefined) {
@@ -42,7 +44,13 @@
       init.body = JSON.stringify(body);
     }
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
+    let timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; abort.abort(); }, REQUEST_TIMEOUT_MS);
+    const outer = options && options.signal;
+    if (outer) {
+      if (outer.aborted) abort.abort();
+      else outer.addEventListener('abort', () => abort.abort(), { once: true });
+    }
     init.signal = abort.signal;
     let response;
     let text = '';
@@ -50,7 +58,7 @@
       response = await fetch(path, init);
       text = await response.text();
     } catch (e) {
-      throw new ApiError(0, null, 'cannot reach the engine');
+      throw new ApiError(0, null, timedOut ? 'the engine did not answer within 15 s' : 'cannot reach the engine');
     } finally {
       clearTimeout(timer);
     }
@@ -70,7 +78,7 @@
     throw error;
   }
 
-  const get = (path) => request('GET', path);
+  const get = (path, signal) => request('GET', path, undefined, { signal });
   const post = (path, body) => request('POST', path, body === undefined ? {} : body);
 
   // Runs a task now and then every `intervalMs`. Transient failures (network, 5xx) are retried
@@ -84,6 +92,7 @@
       this.generation = 0;
       this.timer = 0;
       this.failures = 0;
+      this.inFlight = null; // AbortController of the running task's request
     }
     start() {
       this.stop();
@@ -94,12 +103,16 @@
     stop() {
       clearTimeout(this.timer);
       this.generation += 1;
+      if (this.inFlight) this.inFlight.abort();
+      this.inFlight = null;
     }
     async run(generation) {
       const current = () => generation === this.generation;
+      const controller = new AbortController();
+      this.inFlight = controller;
       let delay = this.intervalMs;
       try {
-        await this.task(current);
+        await this.task(current, controller.signal);
         this.failures = 0;
       } catch (error) {
         if (!current() || !(error instanceof ApiError) || error.status === 401) {
@@ -266,7 +279,7 @@
     const button = $('key-submit');
     setBusy(button, true);
     try {
-      const data = await request('GET', `${API}/routers`, undefined, key);
+      const data = await request('GET', `${API}/routers`, undefined, { key });
       state.key = key;
       try { sessionStorage.setItem(KEY_STORAGE, key); } catch (e) { /* key lives in memory only */ }
       startApp(data);
@@ -309,8 +322,8 @@
 
   // ---------------------------------------------------------------- routers
 
-  const routersPoller = new Poller(async (current) => {
-    const data = await get(`${API}/routers`);
+  const routersPoller = new Poller(async (current, signal) => {
+    const data = await get(`${API}/routers`, signal);
     if (current()) applyRouters(data);
   }, REFRESH_MS, (error) => {
     if (!state.routersLoaded) {
@@ -406,9 +419,9 @@
 
   // ---------------------------------------------------------------- health
 
-  const healthPoller = new Poller(async (current) => {
+  const healthPoller = new Poller(async (current, signal) => {
     if (state.routerId === null) return;
-    const data = await get(`${API}/router/${state.routerId}/health`);
+    const data = await get(`${API}/router/${state.routerId}/health`, signal);
     if (!current()) return;
     state.health = data;
     state.healthError = null;
@@ -443,6 +456,8 @@
         card.querySelector('[data-value]').innerHTML = state.healthError ? '—' : '<span class="skeleton big"></span>';
         const sub = card.querySelector('[data-sub]');
         if (sub) sub.textContent = '';
+        const meter = card.querySelector('[data-meter]');
+        if (meter) meter.style.width = '0';
       }
     } else {
       const memoryPercent = health.memory_total > 0 ? (100 * health.memory_used) / health.memory_total : 0;
@@ -469,7 +484,7 @@
 
   // ---------------------------------------------------------------- sessions table
 
-  const usersPoller = new Poller(async (current) => {
+  const usersPoller = new Poller(async (current, signal) => {
     if (state.routerId === null) return;
     const users = state.users;
     const params = new URLSearchParams({
@@ -479,7 +494,7 @@
     if (users.status) params.set('status', users.status);
     users.loading = true;
     $('sessions-table').classList.toggle('loading', users.loaded);
-    const data = await get(`${API}/router/${state.routerId}/users?${params}`);
+    const data = await get(`${API}/router/${state.routerId}/users?${params}`, signal);
     if (!current()) return;
     users.loading = false;
     users.error = null;
@@ -616,10 +631,10 @@
 
   // ---------------------------------------------------------------- traffic graph
 
-  const trafficPoller = new Poller(async (current) => {
+  const trafficPoller = new Poller(async (current, signal) => {
     const traffic = state.traffic;
     if (!traffic) return;
-    const data = await get(`${API}/router/${traffic.routerId}/traffic?user=${encodeURIComponent(traffic.user)}`);
+    const data = await get(`${API}/router/${traffic.routerId}/traffic?user=${encodeURIComponent(traffic.user)}`, signal);
     if (!current()) return;
     traffic.points.push({ t: Date.now(), up: data.upload_bps, down: data.download_bps });
     const oldest = Date.now() - TRAFFIC_WINDOW_MS - 2000;
@@ -1052,7 +1067,6 @@
       if (!$('row-menu').hidden) closeMenu();
       else if (!$('traffic-panel').hidden && !document.querySelector('dialog[open]')) closeTraffic();
     });
-    window.addEventListener('scroll', closeMenu, { passive: true });
     window.addEventListener('resize', () => {
       closeMenu();
       renderTraffic();
