@@ -280,10 +280,14 @@ fn check_dashboard(browser: &Browser, target: &Target) -> Result<(), String> {
     browser.click("#traffic-close")?;
 
     // Actions on the router and on a user answer with a confirmation.
-    browser.click(&format!("#sessions-body tr[data-user='{user}'] [data-menu]"))?;
+    browser.click(&format!(
+        "#sessions-body tr[data-user='{user}'] [data-menu]"
+    ))?;
     browser.click("#row-menu [data-action='isolate']")?;
     wait_toast(browser, "isolated")?;
-    browser.click(&format!("#sessions-body tr[data-user='{user}'] [data-menu]"))?;
+    browser.click(&format!(
+        "#sessions-body tr[data-user='{user}'] [data-menu]"
+    ))?;
     browser.click("#row-menu [data-action='unisolate']")?;
     wait_toast(browser, "restored")?;
     browser.click("#action-sync")?;
