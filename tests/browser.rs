@@ -92,6 +92,21 @@ fn wait_row_count(browser: &Browser, count: usize) -> Result<(), String> {
     })
 }
 
+/// Fails on JavaScript exceptions and on anything the Content-Security-Policy blocked.
+/// (Failed loads such as the wrong-key 401 are expected and ignored.)
+fn check_console(browser: &Browser) -> Result<(), String> {
+    let severe = browser.severe_console_messages()?;
+    let broken: Vec<&String> = severe
+        .iter()
+        .filter(|message| {
+            message.contains("Uncaught")
+                || message.contains("Content Security Policy")
+                || message.contains("Refused to")
+        })
+        .collect();
+    ensure(broken.is_empty(), || format!("console errors: {broken:?}"))
+}
+
 /// Waits for a success toast containing `text`; an error toast fails at once.
 fn wait_toast(browser: &Browser, text: &str) -> Result<(), String> {
     browser.wait_for(&format!("a toast saying {text:?}"), LONG, |browser| {
@@ -317,14 +332,7 @@ fn check_dashboard(browser: &Browser, target: &Target) -> Result<(), String> {
         Ok(row_names(browser)?.contains(&new_user).then_some(()))
     })?;
 
-    let severe = browser.severe_console_messages()?;
-    let exceptions: Vec<&String> = severe
-        .iter()
-        .filter(|message| message.contains("Uncaught"))
-        .collect();
-    ensure(exceptions.is_empty(), || {
-        format!("JavaScript exceptions: {exceptions:?}")
-    })?;
+    check_console(browser)?;
     Ok(())
 }
 
@@ -393,6 +401,7 @@ fn check_swagger_ui(browser: &Browser, target: &Target) -> Result<(), String> {
             format!("resource from elsewhere: {url}")
         })?;
     }
+    check_console(browser)?;
     println!("swagger ui: {} requests, all to {origin}", urls.len());
     Ok(())
 }

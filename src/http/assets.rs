@@ -34,6 +34,18 @@ pub const SWAGGER_INDEX_PATH: &str = "/api/v1/swagger/index.html";
 /// `Cache-Control` for every embedded file: keep it, but revalidate with the ETag on each use.
 pub const CACHE_REVALIDATE: &str = "no-cache";
 
+/// `Content-Security-Policy` of the dashboard page: its own scripts, styles and API only, so a
+/// router-supplied string (a comment, an identity) could never run as script even if it
+/// slipped past the page's escaping. The browser test runs the dashboard under it.
+pub const DASHBOARD_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// `Content-Security-Policy` of the Swagger UI page: Swagger UI sets inline styles and uses
+/// `data:` SVG icons, and needs nothing else from anywhere but this origin.
+pub const SWAGGER_CSP: &str = "default-src 'none'; script-src 'self'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
+    form-action 'none'; frame-ancestors 'none'";
+
 const HTML: &str = "text/html; charset=utf-8";
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
@@ -52,6 +64,8 @@ pub struct Asset {
     pub cache_control: &'static str,
     /// The `ETag` header value, quotes included: a strong hash of `body`.
     pub etag: &'static str,
+    /// The `Content-Security-Policy` header value, for HTML pages.
+    pub content_security_policy: Option<&'static str>,
 }
 
 impl Asset {
@@ -71,6 +85,7 @@ struct Entry {
     path: &'static str,
     body: &'static [u8],
     content_type: &'static str,
+    csp: Option<&'static str>,
 }
 
 const DASHBOARD_INDEX: &[u8] = include_bytes!("assets/index.html");
@@ -81,26 +96,31 @@ const DASHBOARD_FILES: &[Entry] = &[
         path: "/",
         body: DASHBOARD_INDEX,
         content_type: HTML,
+        csp: Some(DASHBOARD_CSP),
     },
     Entry {
         path: "/index.html",
         body: DASHBOARD_INDEX,
         content_type: HTML,
+        csp: Some(DASHBOARD_CSP),
     },
     Entry {
         path: "/app.js",
         body: include_bytes!("assets/app.js"),
         content_type: JAVASCRIPT,
+        csp: None,
     },
     Entry {
         path: "/app.css",
         body: include_bytes!("assets/app.css"),
         content_type: CSS,
+        csp: None,
     },
     Entry {
         path: "/favicon.svg",
         body: include_bytes!("assets/favicon.svg"),
         content_type: SVG,
+        csp: None,
     },
 ];
 
@@ -110,11 +130,13 @@ const SWAGGER_OWN_FILES: &[Entry] = &[
         path: "index.html",
         body: include_bytes!("assets/swagger/index.html"),
         content_type: HTML,
+        csp: Some(SWAGGER_CSP),
     },
     Entry {
         path: "swagger-init.js",
         body: include_bytes!("assets/swagger/swagger-init.js"),
         content_type: JAVASCRIPT,
+        csp: None,
     },
 ];
 
@@ -144,6 +166,7 @@ fn build_table() -> Table {
                 path,
                 body,
                 content_type,
+                csp: None,
             }));
         }
     }
@@ -151,6 +174,7 @@ fn build_table() -> Table {
         path: OPENAPI_PATH,
         body: OPENAPI_JSON.as_bytes(),
         content_type: JSON,
+        csp: None,
     })
     .1;
     Table {
@@ -168,6 +192,7 @@ fn finish(entry: &Entry) -> (&'static str, Asset) {
         content_type: entry.content_type,
         cache_control: CACHE_REVALIDATE,
         etag,
+        content_security_policy: entry.csp,
     };
     (entry.path, asset)
 }
@@ -262,6 +287,13 @@ mod tests {
             assert!(!asset.body.is_empty(), "{path}");
         }
         assert_eq!(dashboard_asset("/").map(|a| a.body), Some(DASHBOARD_INDEX));
+        let page = dashboard_asset("/").and_then(|a| a.content_security_policy);
+        assert_eq!(page, Some(DASHBOARD_CSP));
+        let script = dashboard_asset("/app.js").and_then(|a| a.content_security_policy);
+        assert_eq!(script, None);
+        let swagger = swagger_asset("index.html").and_then(|a| a.content_security_policy);
+        assert_eq!(swagger, Some(SWAGGER_CSP));
+        assert!(!DASHBOARD_CSP.contains("unsafe"), "{DASHBOARD_CSP}");
     }
 
     #[test]
