@@ -167,6 +167,16 @@ fn check_dashboard(browser: &Browser, target: &Target) -> Result<(), String> {
         format!("key in sessionStorage: {key_stored}")
     })?;
 
+    // A reload keeps the key (sessionStorage) and the selected router.
+    browser.wait_for("the first page of sessions", LONG, |browser| {
+        Ok((!row_names(browser)?.is_empty()).then_some(()))
+    })?;
+    browser.execute("location.reload();", vec![])?;
+    browser.wait_for("the sessions table after a reload", LONG, |browser| {
+        let view = browser.execute("return document.body.dataset.view || '';", vec![])?;
+        Ok((view == json!("app") && !row_names(browser)?.is_empty()).then_some(()))
+    })?;
+
     // Health figures of the selected router (the demo's routers come online quickly).
     let cpu = browser.wait_for("health figures", LONG, |browser| {
         Ok(browser

@@ -139,6 +139,7 @@
     routersLoaded: false,
     routerFilter: '',
     routerId: null,
+    routerActive: false, // health and sessions of routerId are being read
     health: null,
     healthError: null,
     healthLoadedAt: 0,
@@ -314,6 +315,7 @@
   }
 
   function stopAll() {
+    state.routerActive = false;
     routersPoller.stop();
     healthPoller.stop();
     usersPoller.stop();
@@ -337,6 +339,9 @@
     const known = state.routers.some((router) => router.id === state.routerId);
     if (!known && state.routers.length > 0) {
       selectRouter(state.routers[0].id);
+    } else if (known && !state.routerActive) {
+      // The router remembered from earlier in this tab: start reading it.
+      selectRouter(state.routerId);
     } else {
       renderRouters();
       renderRouterHead();
@@ -408,6 +413,7 @@
       state.healthError = null;
     }
     state.routerId = id;
+    state.routerActive = true;
     savePrefs();
     renderRouters();
     renderRouterHead();
