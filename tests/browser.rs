@@ -100,6 +100,7 @@ fn check_console(browser: &Browser) -> Result<(), String> {
         .iter()
         .filter(|message| {
             message.contains("Uncaught")
+                || message.contains("dashboard bug")
                 || message.contains("Content Security Policy")
                 || message.contains("Refused to")
         })

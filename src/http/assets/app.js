@@ -115,16 +115,16 @@
         await this.task(current, controller.signal);
         this.failures = 0;
       } catch (error) {
-        if (!current() || !(error instanceof ApiError) || error.status === 401) {
-          if (!(error instanceof ApiError)) console.error(error);
-          return;
-        }
-        if (error.transient) {
+        if (!current() || (error && error.status === 401)) return;
+        if (!(error instanceof ApiError)) {
+          // A bug in the page: say so in the console, and keep refreshing anyway.
+          console.error('dashboard bug:', error);
+        } else if (error.transient) {
           this.failures += 1;
           delay = Math.max(Math.min(RETRY_MAX_MS, 1000 * 2 ** (this.failures - 1)), error.retryAfterMs);
           if (error.status === 0 || error.code === 'internal') setConnectionTrouble(true);
         }
-        this.onError(error);
+        if (error instanceof ApiError) this.onError(error);
       }
       if (current()) this.timer = setTimeout(() => this.run(generation), delay);
     }
@@ -807,7 +807,7 @@
       if (error instanceof ApiError) {
         if (error.status !== 401) toast(error.message, 'error');
       } else {
-        console.error(error);
+        console.error('dashboard bug:', error);
         toast('Something went wrong in the page; see the browser console.', 'error');
       }
     } finally {
@@ -954,7 +954,7 @@
       reloadUsers();
     } catch (error) {
       if (!(error instanceof ApiError)) {
-        console.error(error);
+        console.error('dashboard bug:', error);
         showFieldError('', 'Something went wrong in the page; see the browser console.');
       } else if (error.status !== 401) {
         const field = error.field || (error.code === 'secret_exists' ? 'user' : '');
