@@ -255,7 +255,7 @@ pub fn swagger_asset(rest: &str) -> Option<Asset> {
 }
 
 /// The OpenAPI document as a servable file (`application/json`, with an ETag).
-pub fn openapi_asset() -> Asset {
+pub fn openapi() -> Asset {
     table().openapi
 }
 
@@ -421,7 +421,7 @@ mod tests {
 
     #[test]
     fn openapi_document_is_embedded_as_json() {
-        let asset = openapi_asset();
+        let asset = openapi();
         assert_eq!(asset.content_type, JSON);
         assert_eq!(asset.body, OPENAPI_JSON.as_bytes());
         let document: serde_json::Value = serde_json::from_str(OPENAPI_JSON).expect("valid JSON");
