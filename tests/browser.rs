@@ -108,15 +108,55 @@ fn check_console(browser: &Browser) -> Result<(), String> {
     ensure(broken.is_empty(), || format!("console errors: {broken:?}"))
 }
 
+/// Opens the traffic graph of the first user in `candidates` that stays online long enough to
+/// draw 4 points; returns that user and the point count.
+fn traffic_of_a_connected_user(
+    browser: &Browser,
+    candidates: &[String],
+) -> Result<(String, usize), String> {
+    let mut offline = Vec::new();
+    for user in candidates.iter().take(8) {
+        browser.click(&format!("#sessions-body tr[data-user='{user}'] td.name"))?;
+        browser.wait_visible("#traffic-panel", SHORT)?;
+        let outcome = browser.wait_for(&format!("traffic points of {user}"), LONG, |browser| {
+            let points: usize = browser
+                .attributes("#traffic-canvas", "data-points")?
+                .first()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            if points >= 4 {
+                return Ok(Some(Some(points)));
+            }
+            let note = browser.text("#traffic-note")?.unwrap_or_default();
+            Ok(note.contains("is offline").then_some(None))
+        })?;
+        match outcome {
+            Some(points) => return Ok((user.clone(), points)),
+            None => offline.push(user.clone()),
+        }
+    }
+    Err(format!("every user tried went offline: {offline:?}"))
+}
+
 /// Waits for a success toast containing `text`; an error toast fails at once.
 fn wait_toast(browser: &Browser, text: &str) -> Result<(), String> {
-    browser.wait_for(&format!("a toast saying {text:?}"), LONG, |browser| {
+    let deadline = std::time::Instant::now() + LONG;
+    loop {
         if let Some(error) = browser.text("#toasts .toast.error")? {
-            return Err(format!("error toast: {error}"));
+            return Err(format!(
+                "waiting for a toast saying {text:?}: error toast: {error}"
+            ));
         }
-        let toasts = browser.text("#toasts")?.unwrap_or_default();
-        Ok(toasts.contains(text).then_some(()))
-    })
+        if browser.text("#toasts")?.unwrap_or_default().contains(text) {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "timed out after {LONG:?} waiting for a toast saying {text:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// The `n` in "Showing a–b of n".
@@ -272,17 +312,9 @@ fn check_dashboard(browser: &Browser, target: &Target) -> Result<(), String> {
         let all_connected = !statuses.is_empty() && statuses.iter().all(|s| s == "connected");
         all_connected.then(|| row_names(browser)).transpose()
     })?;
-    let user = &connected[0];
-    browser.click(&format!("#sessions-body tr[data-user='{user}'] td.name"))?;
-    browser.wait_visible("#traffic-panel", SHORT)?;
-    let points = browser.wait_for("traffic points", LONG, |browser| {
-        let points: usize = browser
-            .attributes("#traffic-canvas", "data-points")?
-            .first()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
-        Ok((points >= 4).then_some(points))
-    })?;
+    // Sessions come and go in the demo: a user may drop between the click and the samples.
+    let (user, points) = traffic_of_a_connected_user(browser, &connected)?;
+    let user = &user;
     let download = browser.text("#traffic-down")?.unwrap_or_default();
     ensure(
         ["b/s", "kb/s", "Mb/s", "Gb/s"]
