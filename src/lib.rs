@@ -5,11 +5,15 @@
 //! `sim` is a RouterOS simulator for demos, tests and benchmarks; `model` is plain data.
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod events;
+pub mod fleet;
+pub mod http;
+pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod rng;
+pub mod router;
 pub mod routeros;
-
-// TEMPORARY (ui branch only): the lead owns src/http/mod.rs and declares `pub mod assets;` there.
-pub mod http {
-    pub mod assets;
-}
+pub mod sim;
+pub mod webhook;

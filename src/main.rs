@@ -1,1 +1,543 @@
-fn main() {}
+//! The `net-engine` binary: wiring only. Reads `.env` and the environment, builds the
+//! store, fleet, webhooks and HTTP pool from the library, and waits for a signal.
+
+use net_engine::config::Config;
+use net_engine::events::{render_metrics, EngineObserver, SecretsUpdate};
+use net_engine::fleet::{Fleet, FleetSettings, ReloadReport};
+use net_engine::http::{AppState, EngineHooks, HttpServer};
+use net_engine::metrics::Metrics;
+use net_engine::model::{ActiveSession, RouterConfig, RouterId, Secret};
+use net_engine::router::Client;
+use net_engine::sim::{SimConfig, Simulator};
+use net_engine::webhook::{WebhookConfig, WebhookSender, WebhookWorker};
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const USAGE: &str =
+    "net-engine: persistent RouterOS API sessions for a MikroTik fleet, behind a REST API
+
+usage:
+  net-engine [serve]               production: routers from MySQL (DB_DSN), warm up, serve the API
+  net-engine demo [--routers N] [--users N] [--listen ADDR]
+                                   simulated fleet on loopback + the same engine and API
+  net-engine sim --listen ADDR [--routers N] [--users N] [--legacy-login] [--version X.Y]
+                 [--latency-ms N] [--seed S] [--fault KIND] [--login USER:PASSWORD]
+                                   stand-alone RouterOS API simulator (router k on port+k)
+  net-engine migrate               create or upgrade the MySQL schema (idempotent)
+  net-engine seed --file routers.csv
+                                   insert routers (name,host,port,username,password[,use_tls])
+  net-engine check --host H [--port P] [--user U]
+                                   log in to one router and print identity, version, latency
+                                   (password from ROUTER_PASSWORD or a prompt)
+
+Every command takes --help. Configuration comes from .env and the environment (see README).
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration.";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    std::process::exit(run(&args));
+}
+
+fn run(args: &[String]) -> i32 {
+    // A missing .env is normal; a broken one is worth saying.
+    if let Err(e) = dotenvy::dotenv() {
+        if !e.not_found() {
+            eprintln!("net-engine: cannot read .env: {e}");
+            return 2;
+        }
+    }
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let (command, rest) = match args.split_first() {
+        Some((command, rest)) => (command.as_str(), rest),
+        None => ("serve", &[][..]),
+    };
+    match command {
+        "serve" => serve(rest),
+        "demo" => demo(rest),
+        "sim" => net_engine::sim::cli::run_cli(rest),
+        "check" => check(rest),
+        "migrate" | "seed" => {
+            eprintln!("net-engine {command}: the MySQL store is not built into this version yet");
+            1
+        }
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            0
+        }
+        "-V" | "--version" => {
+            println!("net-engine {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        other => {
+            eprintln!("net-engine: unknown command {other:?}\n\n{USAGE}");
+            2
+        }
+    }
+}
+
+/// Parses `--flag value` pairs; `flags` are the ones that take no value.
+fn parse_flags(
+    args: &[String],
+    with_value: &[&str],
+    flags: &[&str],
+) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        if with_value.contains(&name) {
+            let value = match inline {
+                Some(v) => v,
+                None => iter
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| format!("{name} needs a value"))?,
+            };
+            out.push((name.to_owned(), value));
+        } else if flags.contains(&name) {
+            out.push((name.to_owned(), String::new()));
+        } else {
+            return Err(format!("unknown argument {arg:?}"));
+        }
+    }
+    Ok(out)
+}
+
+fn flag_value<'a>(flags: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    flags
+        .iter()
+        .rev()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn load_config() -> Result<Config, i32> {
+    Config::from_lookup(|name| std::env::var(name).ok()).map_err(|e| {
+        eprintln!("net-engine: {e}");
+        2
+    })
+}
+
+fn random_key() -> String {
+    let mut bytes = [0u8; 16];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if read.is_err() {
+        let mut rng = net_engine::rng::Rng::from_entropy();
+        bytes.iter_mut().for_each(|b| *b = rng.next_u32() as u8);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn fleet_settings(config: &Config) -> FleetSettings {
+    FleetSettings {
+        command_timeout: config.command_timeout,
+        connect_timeout: config.connect_timeout,
+        poll_interval: config.poll_interval,
+        ..FleetSettings::default()
+    }
+}
+
+/// SIGTERM/SIGINT set this flag; the main thread polls it.
+fn shutdown_flag() -> Result<Arc<AtomicBool>, i32> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&flag)) {
+            eprintln!("net-engine: cannot install signal handler: {e}");
+            return Err(1);
+        }
+    }
+    Ok(flag)
+}
+
+/// Reads the router list from wherever the registry lives (MySQL, or the demo's list).
+type RegistryReader = Box<dyn Fn() -> Result<Vec<RouterConfig>, String> + Send + Sync>;
+/// Writes one router's secrets to the user store; the number of rows stored.
+type UserWriter =
+    Box<dyn Fn(RouterId, &[Secret], &[ActiveSession]) -> Result<usize, String> + Send + Sync>;
+
+/// What the HTTP layer may ask of the rest of the program.
+struct MainHooks {
+    fleet: Arc<Fleet>,
+    metrics: Arc<Metrics>,
+    webhooks: Option<WebhookSender>,
+    registry: RegistryReader,
+    users: Option<UserWriter>,
+}
+
+impl EngineHooks for MainHooks {
+    fn reload(&self) -> Result<ReloadReport, String> {
+        let routers = (self.registry)()?;
+        let report = self.fleet.apply(routers);
+        if report != ReloadReport::default() {
+            log::info!(
+                "registry reload: {} added, {} removed, {} restarted",
+                report.added,
+                report.removed,
+                report.restarted
+            );
+        }
+        Ok(report)
+    }
+
+    fn store_secrets(
+        &self,
+        router: RouterId,
+        secrets: &[Secret],
+        sessions: &[ActiveSession],
+    ) -> Result<Option<usize>, String> {
+        match &self.users {
+            Some(write) => write(router, secrets, sessions).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn metrics_text(&self) -> Option<String> {
+        Some(render_metrics(
+            &self.fleet,
+            &self.metrics,
+            self.webhooks.as_ref(),
+        ))
+    }
+
+    fn http_request(&self, route: &'static str, status: u16, elapsed: Duration) {
+        self.metrics
+            .http_request(route, status, elapsed.as_secs_f64());
+    }
+}
+
+/// A running engine: fleet, webhooks, HTTP pool.
+struct Engine {
+    fleet: Arc<Fleet>,
+    webhook_worker: Option<WebhookWorker>,
+    server: HttpServer,
+}
+
+/// Starts webhooks, the fleet (with `routers`), waits for warm-up and starts serving.
+fn start_engine(
+    config: &Config,
+    listen: SocketAddr,
+    app_key: String,
+    routers: Vec<RouterConfig>,
+    registry: RegistryReader,
+    users: Option<UserWriter>,
+    secrets_updates: Option<crossbeam_channel::Sender<SecretsUpdate>>,
+) -> Result<Engine, String> {
+    let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
+    let (webhooks, webhook_worker) = match (&config.webhook_url, &config.webhook_secret) {
+        (Some(url), Some(secret)) => {
+            let (sender, worker) =
+                net_engine::webhook::start(WebhookConfig::new(url.clone(), secret.clone()))
+                    .map_err(|e| format!("WEBHOOK_URL: {e}"))?;
+            log::info!("webhooks on: events go to {url}");
+            (Some(sender), Some(worker))
+        }
+        _ => (None, None),
+    };
+    let observer = Arc::new(EngineObserver {
+        metrics: Arc::clone(&metrics),
+        webhooks: webhooks.clone(),
+        secrets: secrets_updates,
+    });
+    let fleet = Arc::new(Fleet::new(fleet_settings(config), observer));
+    fleet.apply(routers);
+    let started = Instant::now();
+    let warm = fleet.wait_warm(config.warmup_timeout);
+    let online = fleet
+        .snapshots()
+        .iter()
+        .filter(|s| s.state == net_engine::fleet::RouterState::Online)
+        .count();
+    log::info!(
+        "warm-up {} in {:.1} s: {online} of {} routers online",
+        if warm { "complete" } else { "timed out" },
+        started.elapsed().as_secs_f64(),
+        fleet.len()
+    );
+    let hooks = Arc::new(MainHooks {
+        fleet: Arc::clone(&fleet),
+        metrics,
+        webhooks,
+        registry,
+        users,
+    });
+    let state = Arc::new(AppState {
+        fleet: Arc::clone(&fleet),
+        app_key,
+        hooks,
+        started: Instant::now(),
+        cors_origin: config.cors_origin.clone(),
+        metrics_public: config.metrics_public,
+    });
+    let server = match HttpServer::start(listen, config.http_threads, state) {
+        Ok(server) => server,
+        Err(e) => {
+            fleet.shutdown(Duration::from_secs(2));
+            return Err(e);
+        }
+    };
+    Ok(Engine {
+        fleet,
+        webhook_worker,
+        server,
+    })
+}
+
+/// Tells systemd (when it started us with `Type=notify`) how we are doing.
+fn notify_systemd(state: &str) {
+    if let Ok(socket) = std::env::var("NOTIFY_SOCKET") {
+        if let Err(e) = net_engine::notify::notify(&socket, state) {
+            log::warn!("cannot notify systemd ({state}): {e}");
+        }
+    }
+}
+
+/// Serves until SIGTERM/SIGINT, re-reading the registry every `reload_interval`; then
+/// stops in order: HTTP (in-flight requests finish), routers (`/quit`), webhooks (flush).
+fn serve_until_signal(
+    engine: Engine,
+    shutdown: &AtomicBool,
+    reload_interval: Option<Duration>,
+    hooks_reload: Option<&dyn Fn()>,
+) {
+    notify_systemd(net_engine::notify::READY);
+    let mut next_reload = reload_interval.map(|every| Instant::now() + every);
+    while !shutdown.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+        if let (Some(at), Some(every), Some(reload)) = (next_reload, reload_interval, hooks_reload)
+        {
+            if Instant::now() >= at {
+                reload();
+                next_reload = Some(Instant::now() + every);
+            }
+        }
+    }
+    log::info!("signal received: shutting down");
+    notify_systemd(net_engine::notify::STOPPING);
+    engine.server.shutdown(Duration::from_secs(3));
+    engine.fleet.shutdown(Duration::from_secs(2));
+    if let Some(worker) = engine.webhook_worker {
+        worker.shutdown(Duration::from_secs(1));
+    }
+    log::info!("stopped");
+}
+
+fn demo(args: &[String]) -> i32 {
+    let flags = match parse_flags(
+        args,
+        &["--routers", "--users", "--listen"],
+        &["--help", "-h"],
+    ) {
+        Ok(flags) => flags,
+        Err(e) => {
+            eprintln!("net-engine demo: {e}\nusage: net-engine demo [--routers N] [--users N] [--listen ADDR]");
+            return 2;
+        }
+    };
+    if flag_value(&flags, "--help").is_some() || flag_value(&flags, "-h").is_some() {
+        println!(
+            "usage: net-engine demo [--routers N] [--users N] [--listen ADDR]\n\n\
+             Starts N simulated routers (default 3) with N users each (default 200) on loopback,\n\
+             then the same engine and API as `serve`. Reads the same configuration (APP_KEY,\n\
+             POLL_INTERVAL_S, timeouts, ...) except DB_DSN. The API key is random unless APP_KEY is set.\n\
+             --listen defaults to API_PORT when set, else 127.0.0.1:8080."
+        );
+        return 0;
+    }
+    let config = match load_config() {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let number = |name: &str, default: usize, max: usize| -> Result<usize, i32> {
+        match flag_value(&flags, name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| {
+                    eprintln!(
+                        "net-engine demo: {name} must be a number from 1 to {max}, got {raw:?}"
+                    );
+                    2
+                }),
+        }
+    };
+    let (routers, users) = match (
+        number("--routers", 3, 2000),
+        number("--users", 200, 100_000),
+    ) {
+        (Ok(r), Ok(u)) => (r, u),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    let listen: SocketAddr = match flag_value(&flags, "--listen") {
+        Some(raw) => match net_engine::config::parse_listen(raw) {
+            Ok(addr) => addr,
+            Err(e) => {
+                eprintln!("net-engine demo: --listen: {e}");
+                return 2;
+            }
+        },
+        None if std::env::var("API_PORT").is_ok() => config.listen,
+        None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+    };
+    let shutdown = match shutdown_flag() {
+        Ok(flag) => flag,
+        Err(code) => return code,
+    };
+    let sim_config = SimConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        routers,
+        users,
+        ..SimConfig::default()
+    };
+    let simulator = match Simulator::start(sim_config) {
+        Ok(sim) => sim,
+        Err(e) => {
+            eprintln!("net-engine demo: cannot start the simulated routers: {e}");
+            return 1;
+        }
+    };
+    let router_configs: Vec<RouterConfig> = simulator
+        .routers()
+        .iter()
+        .enumerate()
+        .map(|(k, router)| RouterConfig {
+            id: RouterId(k as u64 + 1),
+            name: format!("sim-{}", k + 1),
+            host: router.addr().ip().to_string(),
+            port: router.addr().port(),
+            username: "admin".into(),
+            password: String::new(),
+            use_tls: false,
+        })
+        .collect();
+    let app_key = config.app_key.clone().unwrap_or_else(random_key);
+    for warning in config.app_key_warnings() {
+        log::warn!("{warning}");
+    }
+    let listed = router_configs.clone();
+    let registry: RegistryReader = Box::new(move || Ok(listed.clone()));
+    let engine = match start_engine(
+        &config,
+        listen,
+        app_key.clone(),
+        router_configs,
+        registry,
+        None,
+        None,
+    ) {
+        Ok(engine) => engine,
+        Err(e) => {
+            eprintln!("net-engine demo: {e}");
+            simulator.shutdown();
+            return 1;
+        }
+    };
+    let base = format!("http://{}", engine.server.local_addr());
+    println!("net-engine demo: {routers} simulated routers, {users} users each");
+    println!("  dashboard: {base}/");
+    println!("  API key:   {app_key}");
+    println!("  try: curl -H 'X-App-Key: {app_key}' {base}/api/v1/routers");
+    let _ = std::io::stdout().flush();
+    serve_until_signal(engine, &shutdown, None, None);
+    simulator.shutdown();
+    0
+}
+
+fn serve(args: &[String]) -> i32 {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("usage: net-engine [serve]\n\nReads routers from MySQL (DB_DSN), warms up, serves the API on API_PORT.");
+        return 0;
+    }
+    if let Some(arg) = args.first() {
+        eprintln!("net-engine serve: unknown argument {arg:?}");
+        return 2;
+    }
+    let config = match load_config() {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    if config.app_key.is_none() {
+        eprintln!("net-engine: APP_KEY: required for serve (set a long random key in .env)");
+        return 2;
+    }
+    eprintln!(
+        "net-engine serve: routers are read from MySQL, which arrives with the next release; \
+         use `net-engine demo` to run the engine on a simulated fleet"
+    );
+    1
+}
+
+fn check(args: &[String]) -> i32 {
+    const CHECK_USAGE: &str = "usage: net-engine check --host H [--port P] [--user U]\n\n\
+        Connects, logs in, prints identity, version, board and round-trip time.\n\
+        The password comes from ROUTER_PASSWORD, else a prompt. Exit 1 on failure.";
+    let flags = match parse_flags(args, &["--host", "--port", "--user"], &["--help", "-h"]) {
+        Ok(flags) => flags,
+        Err(e) => {
+            eprintln!("net-engine check: {e}\n{CHECK_USAGE}");
+            return 2;
+        }
+    };
+    if flag_value(&flags, "--help").is_some() || flag_value(&flags, "-h").is_some() {
+        println!("{CHECK_USAGE}");
+        return 0;
+    }
+    let Some(host) = flag_value(&flags, "--host") else {
+        eprintln!("net-engine check: --host is required\n{CHECK_USAGE}");
+        return 2;
+    };
+    let port = match flag_value(&flags, "--port").map(str::parse::<u16>) {
+        None => 8728,
+        Some(Ok(port)) if port > 0 => port,
+        Some(_) => {
+            eprintln!("net-engine check: --port must be 1-65535");
+            return 2;
+        }
+    };
+    let user = flag_value(&flags, "--user").unwrap_or("admin");
+    let password = match std::env::var("ROUTER_PASSWORD") {
+        Ok(password) => password,
+        Err(_) => match rpassword::prompt_password(format!("password for {user}@{host}: ")) {
+            Ok(password) => password,
+            Err(e) => {
+                eprintln!("net-engine check: no ROUTER_PASSWORD and cannot prompt: {e}");
+                return 2;
+            }
+        },
+    };
+    let timeout = Duration::from_secs(5);
+    let started = Instant::now();
+    let result = (|| {
+        let mut client = Client::connect(host, port, timeout)?;
+        client.login(user, &password, Instant::now() + timeout)?;
+        let login_time = started.elapsed();
+        let identity = client.identity(Instant::now() + timeout)?;
+        let probe = Instant::now();
+        let resource = client.resource(Instant::now() + timeout)?;
+        let rtt = probe.elapsed();
+        client.quit(Instant::now() + Duration::from_millis(500));
+        Ok::<_, net_engine::router::RouterError>((identity, resource, login_time, rtt))
+    })();
+    match result {
+        Ok((identity, resource, login_time, rtt)) => {
+            println!("router:   {host}:{port}");
+            println!("identity: {}", identity.name);
+            println!("version:  {}", resource.version);
+            println!("board:    {}", resource.board_name);
+            println!("login:    {:.1} ms", login_time.as_secs_f64() * 1000.0);
+            println!("rtt:      {:.2} ms", rtt.as_secs_f64() * 1000.0);
+            0
+        }
+        Err(e) => {
+            eprintln!("net-engine check: {host}:{port}: {e}");
+            1
+        }
+    }
+}

@@ -144,7 +144,11 @@ pub fn parse_duration_secs(text: &str) -> Option<u64> {
             Some(at) => (&text[..=at], &text[at + 1..]),
             None => ("", text),
         };
-        let mut total = if prefix.is_empty() { 0 } else { parse_duration_secs(prefix)? };
+        let mut total = if prefix.is_empty() {
+            0
+        } else {
+            parse_duration_secs(prefix)?
+        };
         let parts: Vec<&str> = clock.split(':').collect();
         if parts.len() != 3 {
             return None;
@@ -196,7 +200,13 @@ pub fn format_duration(mut secs: u64) -> String {
         return "0s".to_owned();
     }
     let mut out = String::new();
-    for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+    for (unit, size) in [
+        ("w", 604_800),
+        ("d", 86_400),
+        ("h", 3_600),
+        ("m", 60),
+        ("s", 1),
+    ] {
         if secs >= size {
             out.push_str(&format!("{}{unit}", secs / size));
             secs %= size;
@@ -218,12 +228,18 @@ mod tests {
     fn durations_both_forms() {
         let table = [
             ("0s", Some(0)),
-            ("1w2d3h4m5s", Some(604_800 + 2 * 86_400 + 3 * 3_600 + 4 * 60 + 5)),
+            (
+                "1w2d3h4m5s",
+                Some(604_800 + 2 * 86_400 + 3 * 3_600 + 4 * 60 + 5),
+            ),
             ("8h21m43s", Some(8 * 3600 + 21 * 60 + 43)),
             ("14ms612us", Some(0)),
             ("01:22:53", Some(3600 + 22 * 60 + 53)),
             ("2d09:29:51", Some(2 * 86_400 + 9 * 3600 + 29 * 60 + 51)),
-            ("1w2d03:04:05", Some(604_800 + 2 * 86_400 + 3 * 3600 + 4 * 60 + 5)),
+            (
+                "1w2d03:04:05",
+                Some(604_800 + 2 * 86_400 + 3 * 3600 + 4 * 60 + 5),
+            ),
             ("", None),
             ("12", None),
             ("5x", None),
@@ -249,5 +265,65 @@ mod tests {
             use_tls: false,
         };
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}
+
+/// Formats a time as RFC 3339 UTC with second precision, e.g. `2026-11-29T17:20:00Z`.
+pub fn rfc3339(time: std::time::SystemTime) -> String {
+    let secs = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Date parts of a time in UTC: (year, month, day, hour, minute, second).
+pub fn utc_parts(time: std::time::SystemTime) -> (i64, u32, u32, u64, u64, u64) {
+    let secs = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    (year, month, day, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn rfc3339_known_instants() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(1_796_000_000)),
+            "2026-11-30T00:53:20Z"
+        );
     }
 }

@@ -1,6 +1,18 @@
-//! All integration tests, as modules of one test binary.
+//! The integration tests, compiled as one binary: the engine driven over loopback against
+//! the simulator, the client against the simulator, the built binary's commands, webhooks,
+//! metrics and systemd integration.
 
 mod support;
 
+mod api;
 mod browser;
+mod cli;
+mod client;
+mod events;
+mod faults;
+mod notify;
 mod openapi;
+mod ops;
+mod sim;
+mod traffic;
+mod webhook;

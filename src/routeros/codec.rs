@@ -82,10 +82,16 @@ pub enum CodecError {
 impl fmt::Display for CodecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CodecError::ReservedControlByte(b) => write!(f, "reserved control byte 0x{b:02x} in length prefix"),
-            CodecError::WordTooLong(n) => write!(f, "word of {n} bytes exceeds the {MAX_WORD_LEN}-byte cap"),
+            CodecError::ReservedControlByte(b) => {
+                write!(f, "reserved control byte 0x{b:02x} in length prefix")
+            }
+            CodecError::WordTooLong(n) => {
+                write!(f, "word of {n} bytes exceeds the {MAX_WORD_LEN}-byte cap")
+            }
             CodecError::TooManyWords => write!(f, "sentence exceeds {MAX_SENTENCE_WORDS} words"),
-            CodecError::SentenceTooLarge => write!(f, "sentence exceeds {MAX_SENTENCE_BYTES} bytes"),
+            CodecError::SentenceTooLarge => {
+                write!(f, "sentence exceeds {MAX_SENTENCE_BYTES} bytes")
+            }
         }
     }
 }
@@ -137,7 +143,9 @@ pub fn decode_length(buf: &[u8]) -> Result<Option<(u64, usize)>, CodecError> {
     if buf.len() < size {
         return Ok(None);
     }
-    let len = buf[1..size].iter().fold(first_bits, |acc, &b| (acc << 8) | u64::from(b));
+    let len = buf[1..size]
+        .iter()
+        .fold(first_bits, |acc, &b| (acc << 8) | u64::from(b));
     Ok(Some((len, size)))
 }
 
@@ -259,10 +267,18 @@ mod tests {
         ];
         for &(len, bytes) in table {
             assert_eq!(prefix(len), bytes, "encode {len:#x}");
-            assert_eq!(decode_length(bytes), Ok(Some((len as u64, bytes.len()))), "decode {len:#x}");
+            assert_eq!(
+                decode_length(bytes),
+                Ok(Some((len as u64, bytes.len()))),
+                "decode {len:#x}"
+            );
             // Every strict prefix of the prefix asks for more bytes.
             for cut in 0..bytes.len() {
-                assert_eq!(decode_length(&bytes[..cut]), Ok(None), "cut {cut} of {len:#x}");
+                assert_eq!(
+                    decode_length(&bytes[..cut]),
+                    Ok(None),
+                    "cut {cut} of {len:#x}"
+                );
             }
         }
     }
@@ -283,16 +299,23 @@ mod tests {
     #[test]
     fn whole_sentence_vectors() {
         let login = Sentence::from_strs(&["/login", "=name=admin", "=password=secret"]);
-        let expected = hex("062f6c6f67696e0b3d6e616d653d61646d696e103d70617373776f72643d73656372657400");
+        let expected =
+            hex("062f6c6f67696e0b3d6e616d653d61646d696e103d70617373776f72643d73656372657400");
         assert_eq!(login.to_bytes(), expected);
         let done = Sentence::from_strs(&["!done", ".tag=7", "=ret=*1A"]);
-        assert_eq!(done.to_bytes(), hex("0521646f6e65062e7461673d37083d7265743d2a314100"));
+        assert_eq!(
+            done.to_bytes(),
+            hex("0521646f6e65062e7461673d37083d7265743d2a314100")
+        );
         let empty = Sentence::from_strs(&["!empty", ".tag=3"]);
         assert_eq!(empty.to_bytes(), hex("0621656d707479062e7461673d3300"));
     }
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     #[test]
@@ -310,7 +333,11 @@ mod tests {
             decoder.feed(&bytes[..cut]);
             assert_eq!(decoder.next_sentence(), Ok(None), "cut at {cut}");
             decoder.feed(&bytes[cut..]);
-            assert_eq!(decoder.next_sentence(), Ok(Some(sentence.clone())), "cut at {cut}");
+            assert_eq!(
+                decoder.next_sentence(),
+                Ok(Some(sentence.clone())),
+                "cut at {cut}"
+            );
             assert_eq!(decoder.next_sentence(), Ok(None));
         }
     }
@@ -340,12 +367,18 @@ mod tests {
         let mut decoder = Decoder::new();
         // Declares a 0xFFFFFFFF-byte word but sends only the prefix.
         decoder.feed(&[0xF0, 0xFF, 0xFF, 0xFF, 0xFF]);
-        assert_eq!(decoder.next_sentence(), Err(CodecError::WordTooLong(0xFFFF_FFFF)));
+        assert_eq!(
+            decoder.next_sentence(),
+            Err(CodecError::WordTooLong(0xFFFF_FFFF))
+        );
         let mut decoder = Decoder::new();
         let mut bytes = Vec::new();
         encode_length(MAX_WORD_LEN + 1, &mut bytes);
         decoder.feed(&bytes);
-        assert!(matches!(decoder.next_sentence(), Err(CodecError::WordTooLong(_))));
+        assert!(matches!(
+            decoder.next_sentence(),
+            Err(CodecError::WordTooLong(_))
+        ));
     }
 
     #[test]

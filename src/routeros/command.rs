@@ -15,7 +15,9 @@ pub struct CommandBuilder {
 impl CommandBuilder {
     /// Starts a command with its path, e.g. `/ppp/secret/print`.
     pub fn new(path: &str) -> Self {
-        CommandBuilder { words: vec![path.as_bytes().to_vec()] }
+        CommandBuilder {
+            words: vec![path.as_bytes().to_vec()],
+        }
     }
 
     /// Adds `=name=value`.
@@ -90,7 +92,10 @@ pub struct ParsedCommand {
 
 impl ParsedCommand {
     pub fn parse(sentence: &Sentence) -> ParsedCommand {
-        let mut command = ParsedCommand { path: sentence.first().to_vec(), ..Default::default() };
+        let mut command = ParsedCommand {
+            path: sentence.first().to_vec(),
+            ..Default::default()
+        };
         for word in sentence.words.iter().skip(1) {
             if let Some(value) = word.strip_prefix(b".tag=") {
                 command.tag = Some(value.to_vec());
@@ -127,7 +132,13 @@ mod tests {
             .build_tagged("4");
         assert_eq!(
             sentence,
-            Sentence::from_strs(&["/ppp/secret/print", "=.proplist=.id,name", "?=name=alice", "=once=", ".tag=4"])
+            Sentence::from_strs(&[
+                "/ppp/secret/print",
+                "=.proplist=.id,name",
+                "?=name=alice",
+                "=once=",
+                ".tag=4"
+            ])
         );
         let parsed = ParsedCommand::parse(&sentence);
         assert_eq!(parsed.path, b"/ppp/secret/print");

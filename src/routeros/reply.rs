@@ -48,7 +48,12 @@ impl Reply {
             b"!fatal" => ReplyKind::Fatal,
             other => ReplyKind::Unknown(other.to_vec()),
         };
-        let mut reply = Reply { kind, tag: None, attributes: Vec::new(), other_words: Vec::new() };
+        let mut reply = Reply {
+            kind,
+            tag: None,
+            attributes: Vec::new(),
+            other_words: Vec::new(),
+        };
         for word in sentence.words.iter().skip(1) {
             if let Some(value) = word.strip_prefix(b".tag=") {
                 reply.tag = Some(value.to_vec());
@@ -101,17 +106,30 @@ mod tests {
             (&["!done"], ReplyKind::Done),
             (&["!trap", "=message=no such item (4)"], ReplyKind::Trap),
             (&["!empty", ".tag=3"], ReplyKind::Empty),
-            (&["!fatal", "session terminated on request"], ReplyKind::Fatal),
+            (
+                &["!fatal", "session terminated on request"],
+                ReplyKind::Fatal,
+            ),
             (&["!weird"], ReplyKind::Unknown(b"!weird".to_vec())),
         ];
         for (words, kind) in cases {
-            assert_eq!(&Reply::parse(&Sentence::from_strs(words)).kind, kind, "{words:?}");
+            assert_eq!(
+                &Reply::parse(&Sentence::from_strs(words)).kind,
+                kind,
+                "{words:?}"
+            );
         }
     }
 
     #[test]
     fn tag_anywhere_values_with_equals_and_bare_words() {
-        let reply = Reply::parse(&Sentence::from_strs(&["!re", "=name=iu=c3Eeg", "=comment=", ".tag=9", "odd"]));
+        let reply = Reply::parse(&Sentence::from_strs(&[
+            "!re",
+            "=name=iu=c3Eeg",
+            "=comment=",
+            ".tag=9",
+            "odd",
+        ]));
         assert_eq!(reply.tag.as_deref(), Some(&b"9"[..]));
         assert_eq!(reply.get("name"), Some(&b"iu=c3Eeg"[..]));
         assert_eq!(reply.get("comment"), Some(&b""[..]));

@@ -37,7 +37,11 @@ pub struct UnencodableChar(pub char);
 
 impl fmt::Display for UnencodableChar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "character {:?} (U+{:04X}) cannot be stored on a RouterOS router (Windows-1252 only)", self.0, self.0 as u32)
+        write!(
+            f,
+            "character {:?} (U+{:04X}) cannot be stored on a RouterOS router (Windows-1252 only)",
+            self.0, self.0 as u32
+        )
     }
 }
 

@@ -1,4 +1,8 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by every integration test module: one place, one file per area, reused.
+#![allow(dead_code)] // each test module uses a different subset of the helpers
 
 pub mod browser;
+pub mod engine;
 pub mod openapi;
+pub mod ops;
+pub mod sim;

@@ -1,0 +1,489 @@
+//! The fleet: one thread per router, a registry of their handles, warm-up and fleet-wide reads.
+//!
+//! Knows nothing of HTTP or MySQL: the registry's contents arrive as `RouterConfig`s and
+//! everything the fleet notices leaves through a `FleetObserver`.
+
+mod actor;
+pub mod command;
+pub mod handle;
+pub mod snapshot;
+pub mod traffic;
+
+pub use command::{
+    IsolateOutcome, IsolateRequest, RefreshOutcome, TrafficReading, TrafficSource, UpdateOutcome,
+};
+pub use handle::RouterHandle;
+pub use snapshot::{RouterSnapshot, RouterState};
+
+use crate::model::{ActiveSession, RouterConfig, RouterId, Secret};
+use crate::router::RouterError;
+use actor::RouterActor;
+use crossbeam_channel::{bounded, Sender};
+use snapshot::SnapshotCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Timeouts and sizes shared by every router thread.
+#[derive(Debug, Clone)]
+pub struct FleetSettings {
+    pub command_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub poll_interval: Duration,
+    pub queue_capacity: usize,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    pub thread_stack_size: usize,
+}
+
+impl Default for FleetSettings {
+    fn default() -> Self {
+        FleetSettings {
+            command_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            poll_interval: Duration::from_secs(10),
+            queue_capacity: 64,
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(30),
+            thread_stack_size: 256 * 1024,
+        }
+    }
+}
+
+/// Why a fleet operation failed; the HTTP layer maps each to one status code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FleetError {
+    RouterNotFound(RouterId),
+    /// Not connected; the last connection error.
+    Offline(String),
+    /// The router's command queue is full.
+    QueueFull,
+    /// No answer before the deadline; a mutation's outcome is unknown.
+    Timeout,
+    /// The connection dropped or broke mid-command.
+    ConnectionLost(String),
+    /// The router answered with an error.
+    RouterRejected(String),
+    /// Input the router cannot take (e.g. text outside Windows-1252).
+    InvalidInput(String),
+    /// The router refused a value of one attribute (e.g. an unknown profile).
+    InvalidValue {
+        attribute: String,
+        message: String,
+    },
+    /// The thing to create already exists.
+    Conflict(String),
+    UserNotFound(String),
+    UserOffline(String),
+    Internal(String),
+}
+
+impl FleetError {
+    pub(crate) fn from_router(error: &RouterError) -> FleetError {
+        match error {
+            RouterError::Timeout => FleetError::Timeout,
+            RouterError::Trap(_) => match error.trap_message().and_then(refused_attribute) {
+                Some(attribute) => FleetError::InvalidValue {
+                    attribute: attribute.to_owned(),
+                    message: format!(
+                        "the router refused the value: {}",
+                        error.trap_message().unwrap_or_default()
+                    ),
+                },
+                None => FleetError::RouterRejected(error.to_string()),
+            },
+            RouterError::UnexpectedReply(_) => FleetError::RouterRejected(error.to_string()),
+            RouterError::InvalidInput(m) => FleetError::InvalidInput(m.clone()),
+            _ => FleetError::ConnectionLost(error.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for FleetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FleetError::RouterNotFound(id) => write!(f, "router {id} not found"),
+            FleetError::Offline(e) => write!(f, "router is offline: {e}"),
+            FleetError::QueueFull => f.write_str("router is busy: too many commands waiting"),
+            FleetError::Timeout => f.write_str(
+                "router did not answer in time; if this was a change, its outcome is unknown",
+            ),
+            FleetError::ConnectionLost(e) => {
+                write!(f, "connection to the router failed during the command: {e}")
+            }
+            FleetError::RouterRejected(e) => f.write_str(e),
+            FleetError::InvalidInput(e) => f.write_str(e),
+            FleetError::InvalidValue { message, .. } => f.write_str(message),
+            FleetError::Conflict(e) => f.write_str(e),
+            FleetError::UserNotFound(u) => write!(f, "user {u:?} not found on this router"),
+            FleetError::UserOffline(u) => write!(f, "user {u:?} is not connected"),
+            FleetError::Internal(e) => write!(f, "internal error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for FleetError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argument_traps_name_their_attribute() {
+        assert_eq!(
+            refused_attribute("input does not match any value of profile"),
+            Some("profile")
+        );
+        assert_eq!(
+            refused_attribute("invalid value for argument remote-address"),
+            Some("remote-address")
+        );
+        assert_eq!(
+            refused_attribute(
+                "ambiguous value of profile, more than one possible value matches input"
+            ),
+            Some("profile")
+        );
+        assert_eq!(refused_attribute("no such item (4)"), None);
+    }
+}
+
+/// The attribute named by an argument trap (`input does not match any value of profile`,
+/// `invalid value for argument remote-address`).
+fn refused_attribute(message: &str) -> Option<&str> {
+    [
+        "input does not match any value of ",
+        "invalid value for argument ",
+        "ambiguous value of ",
+    ]
+    .iter()
+    .find_map(|prefix| message.strip_prefix(prefix))
+    .and_then(|rest| rest.split([',', ' ']).next())
+    .filter(|attribute| !attribute.is_empty())
+}
+
+/// Something the fleet noticed, for webhooks, metrics and the user store.
+#[derive(Debug, Clone)]
+pub enum FleetEvent {
+    RouterUp {
+        router: RouterId,
+        host: String,
+        identity: String,
+        version: String,
+    },
+    RouterDown {
+        router: RouterId,
+        host: String,
+        error: String,
+    },
+    SessionUp {
+        router: RouterId,
+        host: String,
+        session: ActiveSession,
+    },
+    SessionDown {
+        router: RouterId,
+        host: String,
+        session: ActiveSession,
+    },
+    /// The secret list differs from the previous poll (or is the first one read).
+    SecretsChanged {
+        router: RouterId,
+        secrets: Arc<Vec<Secret>>,
+        sessions: Arc<Vec<ActiveSession>>,
+    },
+}
+
+/// Receives fleet events and timings. Called on router threads: must not block.
+pub trait FleetObserver: Send + Sync {
+    fn event(&self, _event: FleetEvent) {}
+    fn command_finished(&self, _router: RouterId, _elapsed: Duration) {}
+}
+
+/// An observer that ignores everything.
+pub struct NoObserver;
+
+impl FleetObserver for NoObserver {}
+
+/// What a registry reload changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    pub added: usize,
+    pub removed: usize,
+    pub restarted: usize,
+}
+
+struct RouterEntry {
+    handle: Arc<RouterHandle>,
+    config: RouterConfig,
+    /// Dropping it tells the router thread to stop.
+    stop: Sender<()>,
+    join: JoinHandle<()>,
+}
+
+/// Every running router thread, by id.
+pub struct Fleet {
+    settings: FleetSettings,
+    observer: Arc<dyn FleetObserver>,
+    routers: RwLock<BTreeMap<RouterId, RouterEntry>>,
+}
+
+impl Fleet {
+    pub fn new(settings: FleetSettings, observer: Arc<dyn FleetObserver>) -> Fleet {
+        Fleet {
+            settings,
+            observer,
+            routers: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn settings(&self) -> &FleetSettings {
+        &self.settings
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<RouterId, RouterEntry>> {
+        self.routers.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<RouterId, RouterEntry>> {
+        self.routers.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The handle of router `id`.
+    pub fn get(&self, id: RouterId) -> Result<Arc<RouterHandle>, FleetError> {
+        self.read()
+            .get(&id)
+            .map(|e| Arc::clone(&e.handle))
+            .ok_or(FleetError::RouterNotFound(id))
+    }
+
+    /// Every handle, by id.
+    pub fn handles(&self) -> Vec<Arc<RouterHandle>> {
+        self.read()
+            .values()
+            .map(|e| Arc::clone(&e.handle))
+            .collect()
+    }
+
+    /// Every router's latest snapshot, by id.
+    pub fn snapshots(&self) -> Vec<Arc<RouterSnapshot>> {
+        self.read().values().map(|e| e.handle.snapshot()).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+
+    /// Starts a router thread (replacing a running one with the same id).
+    pub fn add(&self, config: RouterConfig) {
+        let entry = self.spawn(config);
+        let old = self.write().insert(entry.handle.id, entry);
+        if let Some(old) = old {
+            stop_entries(vec![old], Duration::from_secs(2));
+        }
+    }
+
+    /// Stops router `id`; false when it was not running.
+    pub fn remove(&self, id: RouterId) -> bool {
+        let removed = self.write().remove(&id);
+        match removed {
+            Some(entry) => {
+                stop_entries(vec![entry], Duration::from_secs(2));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes the running set equal to `configs`: starts new routers, stops missing ones,
+    /// restarts those whose host, port, credentials or name changed; others are untouched.
+    pub fn apply(&self, configs: Vec<RouterConfig>) -> ReloadReport {
+        let mut report = ReloadReport::default();
+        let wanted: BTreeMap<RouterId, RouterConfig> =
+            configs.into_iter().map(|c| (c.id, c)).collect();
+        let mut stopped = Vec::new();
+        let mut to_start = Vec::new();
+        {
+            let mut routers = self.write();
+            let gone: Vec<RouterId> = routers
+                .keys()
+                .filter(|id| !wanted.contains_key(id))
+                .copied()
+                .collect();
+            for id in gone {
+                if let Some(entry) = routers.remove(&id) {
+                    log::info!("router {id} removed from the registry: stopping it");
+                    stopped.push(entry);
+                    report.removed += 1;
+                }
+            }
+            for (id, config) in wanted {
+                match routers.get(&id) {
+                    Some(entry) if entry.config == config => {}
+                    Some(_) => {
+                        log::info!("router {id} changed in the registry: restarting it");
+                        if let Some(entry) = routers.remove(&id) {
+                            stopped.push(entry);
+                        }
+                        to_start.push(config);
+                        report.restarted += 1;
+                    }
+                    None => {
+                        log::info!("router {id} added to the registry: starting it");
+                        to_start.push(config);
+                        report.added += 1;
+                    }
+                }
+            }
+        }
+        stop_entries(stopped, Duration::from_secs(2));
+        for config in to_start {
+            let entry = self.spawn(config);
+            self.write().insert(entry.handle.id, entry);
+        }
+        report
+    }
+
+    /// Waits until every router has filled its cache or failed once, at most `timeout`.
+    /// Returns true when the whole fleet is warm.
+    pub fn wait_warm(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.snapshots().iter().all(|s| s.warm) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Active sessions of the whole fleet as the `/monitoring/targets` JSON body.
+    pub fn targets_json(&self) -> String {
+        let snapshots = self.snapshots();
+        let count: usize = snapshots.iter().map(|s| s.sessions.len()).sum();
+        let bytes: usize = snapshots.iter().map(|s| s.targets_json.len() + 1).sum();
+        let mut out = String::with_capacity(bytes + 32);
+        out.push_str(&format!("{{\"count\":{count},\"targets\":["));
+        let mut first = true;
+        for s in snapshots.iter().filter(|s| !s.targets_json.is_empty()) {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            out.push_str(&s.targets_json);
+        }
+        out.push_str("]}");
+        out
+    }
+
+    /// Stops every router thread (sending `/quit`), waiting at most `bound` in total.
+    pub fn shutdown(&self, bound: Duration) {
+        let entries: Vec<RouterEntry> = std::mem::take(&mut *self.write()).into_values().collect();
+        stop_entries(entries, bound);
+    }
+
+    fn spawn(&self, config: RouterConfig) -> RouterEntry {
+        let (commands_tx, commands_rx) = bounded(self.settings.queue_capacity);
+        let (stop_tx, stop_rx) = bounded::<()>(0);
+        let cell = Arc::new(SnapshotCell::new(RouterSnapshot::new(
+            config.id,
+            &config.name,
+            &config.host,
+            config.port,
+        )));
+        let handle = Arc::new(RouterHandle {
+            id: config.id,
+            commands: commands_tx,
+            cell: Arc::clone(&cell),
+            command_timeout: self.settings.command_timeout,
+        });
+        let mut actor = RouterActor::new(
+            config.clone(),
+            self.settings.clone(),
+            commands_rx,
+            stop_rx,
+            cell,
+            Arc::clone(&self.observer),
+        );
+        let id = config.id;
+        let thread = std::thread::Builder::new()
+            .name(format!("router-{id}"))
+            .stack_size(self.settings.thread_stack_size)
+            .spawn(move || run_supervised(&mut actor));
+        let join = match thread {
+            Ok(join) => join,
+            Err(e) => {
+                // Out of threads: the router stays offline rather than taking the service down.
+                log::error!("router {id}: cannot start its thread: {e}");
+                std::thread::spawn(|| {})
+            }
+        };
+        RouterEntry {
+            handle,
+            config,
+            stop: stop_tx,
+            join,
+        }
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        self.shutdown(Duration::from_secs(2));
+    }
+}
+
+/// Runs the actor, restarting it after a panic; a panic never leaves this thread.
+fn run_supervised(actor: &mut RouterActor) {
+    loop {
+        match catch_unwind(AssertUnwindSafe(|| actor.run())) {
+            Ok(()) => return,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                log::error!(
+                    "router {}: thread panicked ({message}); restarting it",
+                    actor.config.id
+                );
+                actor.cell.update(|s| {
+                    s.state = RouterState::Offline;
+                    s.unavailable = true;
+                    s.warm = true;
+                    s.last_error = Some(format!("internal error: {message}"));
+                });
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+}
+
+fn stop_entries(entries: Vec<RouterEntry>, bound: Duration) {
+    let deadline = Instant::now() + bound;
+    let mut joins = Vec::with_capacity(entries.len());
+    for entry in entries {
+        drop(entry.stop);
+        joins.push((entry.handle.id, entry.join));
+    }
+    for (id, join) in joins {
+        while !join.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if join.is_finished() {
+            let _ = join.join();
+        } else {
+            log::warn!("router {id}: thread did not stop in time; leaving it behind");
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Immutable per-router snapshots, published by the router thread and read by anyone.
+//!
+//! HTTP threads never wait on a router thread for cached data: they clone an `Arc` under a
+//! read lock held for a few nanoseconds.
+
+use crate::model::{rfc3339, ActiveSession, Resource, RouterId, Secret};
+use serde::Serialize;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+/// Connection state as the API reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouterState {
+    Connecting,
+    Online,
+    Offline,
+}
+
+impl RouterState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouterState::Connecting => "connecting",
+            RouterState::Online => "online",
+            RouterState::Offline => "offline",
+        }
+    }
+}
+
+/// Everything known about one router at one instant.
+#[derive(Debug, Clone)]
+pub struct RouterSnapshot {
+    pub id: RouterId,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub state: RouterState,
+    pub since: SystemTime,
+    pub last_error: Option<String>,
+    /// True after a failed connect or a lost session, until the next good login:
+    /// commands are then answered at once with `router_offline`.
+    pub unavailable: bool,
+    /// True once the router has either filled its cache or failed once (warm-up is over for it).
+    pub warm: bool,
+    pub identity: Option<String>,
+    pub resource: Option<Resource>,
+    pub resource_at: Option<SystemTime>,
+    pub sessions: Arc<Vec<ActiveSession>>,
+    /// The sessions as JSON objects joined by commas (no brackets), built once per poll so
+    /// fleet-wide reads are a concatenation.
+    pub targets_json: Arc<String>,
+    pub secrets: Arc<Vec<Secret>>,
+    pub last_poll_at: Option<SystemTime>,
+    pub rtt_ms: Option<f64>,
+    pub reconnects: u64,
+}
+
+impl RouterSnapshot {
+    pub fn new(id: RouterId, name: &str, host: &str, port: u16) -> Self {
+        RouterSnapshot {
+            id,
+            name: name.to_owned(),
+            host: host.to_owned(),
+            port,
+            state: RouterState::Connecting,
+            since: SystemTime::now(),
+            last_error: None,
+            unavailable: false,
+            warm: false,
+            identity: None,
+            resource: None,
+            resource_at: None,
+            sessions: Arc::new(Vec::new()),
+            targets_json: Arc::new(String::new()),
+            secrets: Arc::new(Vec::new()),
+            last_poll_at: None,
+            rtt_ms: None,
+            reconnects: 0,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct TargetRow<'a> {
+    router_id: RouterId,
+    name: &'a str,
+    address: &'a str,
+    caller_id: &'a str,
+    uptime: &'a str,
+    service: &'a str,
+}
+
+/// Serialises sessions as comma-joined `/monitoring/targets` rows.
+pub fn targets_json(router: RouterId, sessions: &[ActiveSession]) -> String {
+    let mut out = String::with_capacity(sessions.len() * 140);
+    for (i, s) in sessions.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let row = TargetRow {
+            router_id: router,
+            name: &s.name,
+            address: &s.address,
+            caller_id: &s.caller_id,
+            uptime: &s.uptime,
+            service: &s.service,
+        };
+        // Serialising plain strings and numbers cannot fail.
+        if let Ok(json) = serde_json::to_string(&row) {
+            out.push_str(&json);
+        }
+    }
+    out
+}
+
+/// Formats an optional time as RFC 3339.
+pub fn opt_time(time: Option<SystemTime>) -> Option<String> {
+    time.map(rfc3339)
+}
+
+/// The published snapshot of one router.
+pub struct SnapshotCell {
+    current: RwLock<Arc<RouterSnapshot>>,
+}
+
+impl SnapshotCell {
+    pub fn new(snapshot: RouterSnapshot) -> Self {
+        SnapshotCell {
+            current: RwLock::new(Arc::new(snapshot)),
+        }
+    }
+
+    /// The latest snapshot.
+    pub fn load(&self) -> Arc<RouterSnapshot> {
+        match self.current.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Publishes a new snapshot built from the current one.
+    pub fn update(&self, change: impl FnOnce(&mut RouterSnapshot)) -> Arc<RouterSnapshot> {
+        let mut next = (*self.load()).clone();
+        change(&mut next);
+        let next = Arc::new(next);
+        match self.current.write() {
+            Ok(mut guard) => *guard = Arc::clone(&next),
+            Err(poisoned) => *poisoned.into_inner() = Arc::clone(&next),
+        }
+        next
+    }
+}

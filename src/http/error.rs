@@ -1,0 +1,139 @@
+//! API errors and the one place that maps every failure to an HTTP status and code.
+
+use crate::fleet::FleetError;
+use serde_json::json;
+
+/// An error answer: status, machine code, human message, optional field and headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    pub retry_after: Option<u32>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            retry_after: None,
+        }
+    }
+
+    /// 400 for one named input field.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            field: Some(field.to_owned()),
+            ..ApiError::new(400, "invalid_field", message)
+        }
+    }
+
+    pub fn not_found() -> Self {
+        ApiError::new(404, "not_found", "no such route")
+    }
+
+    pub fn unauthorized() -> Self {
+        ApiError::new(401, "unauthorized", "missing or wrong X-App-Key header")
+    }
+
+    /// The JSON body `{"error", "code"[, "field"]}`.
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = json!({"error": self.message, "code": self.code});
+        if let Some(field) = &self.field {
+            body["field"] = json!(field);
+        }
+        body
+    }
+}
+
+/// API field name for a RouterOS attribute named in a trap.
+fn api_field(attribute: &str) -> &str {
+    match attribute {
+        "remote-address" => "remote_ip",
+        "local-address" => "local_ip",
+        "name" => "user",
+        other => other,
+    }
+}
+
+impl From<FleetError> for ApiError {
+    fn from(error: FleetError) -> Self {
+        let message = error.to_string();
+        match error {
+            FleetError::RouterNotFound(_) => ApiError::new(404, "router_not_found", message),
+            FleetError::Offline(_) => ApiError {
+                retry_after: Some(5),
+                ..ApiError::new(503, "router_offline", message)
+            },
+            FleetError::QueueFull => ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(503, "queue_full", message)
+            },
+            FleetError::Timeout => ApiError::new(504, "router_timeout", message),
+            FleetError::ConnectionLost(_) => ApiError::new(502, "router_connection_lost", message),
+            FleetError::RouterRejected(_) => ApiError::new(502, "router_error", message),
+            FleetError::InvalidValue { attribute, .. } => {
+                ApiError::field(api_field(&attribute), message)
+            }
+            FleetError::InvalidInput(_) => ApiError::new(400, "invalid_field", message),
+            FleetError::Conflict(_) => ApiError::new(409, "secret_exists", message),
+            FleetError::UserNotFound(_) => ApiError::new(404, "user_not_found", message),
+            FleetError::UserOffline(_) => ApiError::new(404, "user_offline", message),
+            FleetError::Internal(_) => ApiError::new(500, "internal", message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RouterId;
+
+    #[test]
+    fn every_fleet_error_has_its_status() {
+        let table = [
+            (
+                FleetError::RouterNotFound(RouterId(9)),
+                404,
+                "router_not_found",
+            ),
+            (FleetError::Offline("refused".into()), 503, "router_offline"),
+            (FleetError::QueueFull, 503, "queue_full"),
+            (FleetError::Timeout, 504, "router_timeout"),
+            (
+                FleetError::ConnectionLost("reset".into()),
+                502,
+                "router_connection_lost",
+            ),
+            (
+                FleetError::RouterRejected("no such item".into()),
+                502,
+                "router_error",
+            ),
+            (
+                FleetError::InvalidValue {
+                    attribute: "profile".into(),
+                    message: "x".into(),
+                },
+                400,
+                "invalid_field",
+            ),
+            (FleetError::Conflict("dup".into()), 409, "secret_exists"),
+            (FleetError::UserNotFound("u".into()), 404, "user_not_found"),
+            (FleetError::UserOffline("u".into()), 404, "user_offline"),
+            (FleetError::Internal("x".into()), 500, "internal"),
+        ];
+        for (error, status, code) in table {
+            let api = ApiError::from(error);
+            assert_eq!((api.status, api.code), (status, code));
+        }
+        let queue = ApiError::from(FleetError::QueueFull);
+        assert_eq!(queue.retry_after, Some(1));
+        let timeout = ApiError::from(FleetError::Timeout);
+        assert!(timeout.message.contains("outcome is unknown"));
+    }
+}

@@ -1,0 +1,453 @@
+//! The tiny_http edge: a fixed pool of threads, auth, routing, JSON errors, access logs.
+//!
+//! Each request is read whole (bodies over 1 MiB are refused with 413), turned into an owned
+//! `ApiRequest` and handed to a plain handler inside `catch_unwind`, so a bug answers 500
+//! instead of killing a pool thread. HTTP never opens a socket to a router: it reads
+//! snapshots and sends commands through `RouterHandle`s.
+
+pub mod assets;
+pub mod error;
+pub mod handlers;
+pub mod request;
+pub mod routes;
+pub mod validate;
+
+use crate::fleet::{Fleet, ReloadReport};
+use crate::model::{ActiveSession, RouterId, Secret};
+use error::ApiError;
+use request::ApiRequest;
+use routes::{Access, Endpoint, Params, RouteMatch};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What the HTTP layer needs from the rest of the program (registry, store, metrics).
+pub trait EngineHooks: Send + Sync {
+    /// Re-reads the router registry and applies it to the fleet.
+    fn reload(&self) -> Result<ReloadReport, String>;
+    /// Writes a router's secrets to the user store; `Ok(None)` when there is no store.
+    fn store_secrets(
+        &self,
+        router: RouterId,
+        secrets: &[Secret],
+        sessions: &[ActiveSession],
+    ) -> Result<Option<usize>, String>;
+    /// The Prometheus exposition, `None` when metrics are off.
+    fn metrics_text(&self) -> Option<String> {
+        None
+    }
+    /// Called once per request (route pattern, status, duration).
+    fn http_request(&self, _route: &'static str, _status: u16, _elapsed: Duration) {}
+}
+
+/// Shared state of every HTTP thread.
+pub struct AppState {
+    pub fleet: Arc<Fleet>,
+    pub app_key: String,
+    pub hooks: Arc<dyn EngineHooks>,
+    pub started: Instant,
+    pub cors_origin: Option<String>,
+    pub metrics_public: bool,
+}
+
+/// A response before it is written to the connection.
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl ApiResponse {
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        ApiResponse::raw_json(status, value.to_string())
+    }
+
+    pub fn raw_json(status: u16, body: String) -> Self {
+        ApiResponse {
+            status,
+            content_type: "application/json",
+            body: body.into_bytes(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn from_error(error: &ApiError) -> Self {
+        let mut response = ApiResponse::json(error.status, &error.body());
+        if let Some(seconds) = error.retry_after {
+            response.headers.push(("Retry-After", seconds.to_string()));
+        }
+        response
+    }
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut difference = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        difference |= usize::from(x ^ y);
+    }
+    difference == 0
+}
+
+fn authorized(state: &AppState, request: &ApiRequest, bearer_allowed: bool) -> bool {
+    let presented = match (&request.app_key, &request.bearer) {
+        (Some(key), _) => key,
+        (None, Some(token)) if bearer_allowed => token,
+        _ => return false,
+    };
+    constant_time_eq(presented.as_bytes(), state.app_key.as_bytes())
+}
+
+/// Routes and runs one request. Pure apart from what handlers do through the fleet.
+pub fn dispatch(state: &AppState, request: &ApiRequest) -> (ApiResponse, &'static str) {
+    if request.method == "OPTIONS" && state.cors_origin.is_some() {
+        let mut response = ApiResponse {
+            status: 204,
+            content_type: "text/plain",
+            body: Vec::new(),
+            headers: Vec::new(),
+        };
+        response.headers.push((
+            "Access-Control-Allow-Methods",
+            "GET, POST, PUT, DELETE, OPTIONS".into(),
+        ));
+        response.headers.push((
+            "Access-Control-Allow-Headers",
+            "X-App-Key, Content-Type".into(),
+        ));
+        response
+            .headers
+            .push(("Access-Control-Max-Age", "600".into()));
+        return (response, "OPTIONS");
+    }
+    let (route, params) = match routes::find(&request.method, &request.path) {
+        RouteMatch::Found(route, params) => (route, params),
+        RouteMatch::WrongMethod(allowed) => {
+            let error = ApiError::new(
+                405,
+                "method_not_allowed",
+                format!(
+                    "{} is not allowed here; use {}",
+                    request.method,
+                    allowed.join(", ")
+                ),
+            );
+            let mut response = ApiResponse::from_error(&error);
+            response.headers.push(("Allow", allowed.join(", ")));
+            return (response, "unmatched");
+        }
+        RouteMatch::NotFound => {
+            return (ApiResponse::from_error(&ApiError::not_found()), "unmatched")
+        }
+    };
+    let needs_key = match route.access {
+        Access::Public => false,
+        Access::AppKey => true,
+        Access::Metrics => !state.metrics_public,
+    };
+    if needs_key && !authorized(state, request, route.access == Access::Metrics) {
+        return (
+            ApiResponse::from_error(&ApiError::unauthorized()),
+            route.pattern,
+        );
+    }
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        run_endpoint(state, route.endpoint, request, &params)
+    }));
+    let response = match result {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => ApiResponse::from_error(&error),
+        Err(_) => {
+            log::error!("request {}: handler panicked", request.request_id);
+            ApiResponse::from_error(&ApiError::new(500, "internal", "internal error"))
+        }
+    };
+    (response, route.pattern)
+}
+
+fn run_endpoint(
+    state: &AppState,
+    endpoint: Endpoint,
+    request: &ApiRequest,
+    params: &Params,
+) -> Result<ApiResponse, ApiError> {
+    match endpoint {
+        Endpoint::Health => handlers::health(state, request, params),
+        Endpoint::OpenApi => Ok(static_response(assets::openapi())),
+        Endpoint::Swagger => swagger(params),
+        Endpoint::Routers => handlers::routers(state, request, params),
+        Endpoint::RoutersReload => handlers::routers_reload(state, request, params),
+        Endpoint::MonitoringTargets => handlers::monitoring_targets(state, request, params),
+        Endpoint::RouterHealth => handlers::router_health(state, request, params),
+        Endpoint::RouterUsers => handlers::router_users(state, request, params),
+        Endpoint::RouterProfiles => handlers::router_profiles(state, request, params),
+        Endpoint::RouterTraffic => handlers::router_traffic(state, request, params),
+        Endpoint::Sync => handlers::sync(state, request, params),
+        Endpoint::SecretCreate => handlers::secret_create(state, request, params),
+        Endpoint::SecretUpdate => handlers::secret_update(state, request, params),
+        Endpoint::SecretDelete => handlers::secret_delete(state, request, params),
+        Endpoint::Kick => handlers::kick(state, request, params),
+        Endpoint::Isolate => handlers::isolate(state, request, params),
+        Endpoint::Backup => handlers::backup(state, request, params),
+        Endpoint::Metrics => handlers::metrics(state, request, params),
+        Endpoint::Dashboard => {
+            let path = request.path.as_str();
+            assets::dashboard_asset(path)
+                .map(static_response)
+                .ok_or_else(ApiError::not_found)
+        }
+    }
+}
+
+fn swagger(params: &Params) -> Result<ApiResponse, ApiError> {
+    let rest = params.get("rest").unwrap_or_default();
+    if rest.is_empty() {
+        return Ok(ApiResponse {
+            status: 302,
+            content_type: "text/plain",
+            body: b"see /api/v1/swagger/index.html".to_vec(),
+            headers: vec![("Location", "/api/v1/swagger/index.html".into())],
+        });
+    }
+    assets::swagger_asset(rest)
+        .map(static_response)
+        .ok_or_else(ApiError::not_found)
+}
+
+fn static_response(asset: assets::Asset) -> ApiResponse {
+    ApiResponse {
+        status: 200,
+        content_type: asset.content_type,
+        body: asset.body.to_vec(),
+        headers: vec![
+            ("Cache-Control", asset.cache_control.into()),
+            ("X-Content-Type-Options", "nosniff".into()),
+        ],
+    }
+}
+
+/// The running HTTP pool.
+pub struct HttpServer {
+    server: Arc<tiny_http::Server>,
+    threads: Vec<JoinHandle<()>>,
+    stopping: Arc<AtomicBool>,
+    in_flight: Arc<AtomicUsize>,
+    local_addr: SocketAddr,
+}
+
+impl HttpServer {
+    /// Binds `listen` and starts `threads` worker threads.
+    pub fn start(
+        listen: SocketAddr,
+        threads: usize,
+        state: Arc<AppState>,
+    ) -> Result<HttpServer, String> {
+        let server = tiny_http::Server::http(listen)
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let local_addr = server.server_addr().to_ip().unwrap_or(listen);
+        let server = Arc::new(server);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let next_id = Arc::new(AtomicU64::new(1));
+        let mut handles = Vec::with_capacity(threads);
+        for n in 0..threads.max(1) {
+            let server = Arc::clone(&server);
+            let state = Arc::clone(&state);
+            let stopping = Arc::clone(&stopping);
+            let in_flight = Arc::clone(&in_flight);
+            let next_id = Arc::clone(&next_id);
+            let handle = std::thread::Builder::new()
+                .name(format!("http-{n}"))
+                .spawn(move || worker(&server, &state, &stopping, &in_flight, &next_id))
+                .map_err(|e| format!("cannot start HTTP thread: {e}"))?;
+            handles.push(handle);
+        }
+        Ok(HttpServer {
+            server,
+            threads: handles,
+            stopping,
+            in_flight,
+            local_addr,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Requests being handled right now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Stops taking requests, lets in-flight ones finish for at most `bound`, then returns.
+    pub fn shutdown(self, bound: Duration) {
+        self.stopping.store(true, Ordering::SeqCst);
+        for _ in 0..self.threads.len() {
+            self.server.unblock();
+        }
+        let deadline = Instant::now() + bound;
+        for thread in self.threads {
+            while !thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            }
+        }
+        let left = self.in_flight.load(Ordering::SeqCst);
+        if left > 0 {
+            log::warn!("{left} request(s) still running at shutdown");
+        }
+    }
+}
+
+fn worker(
+    server: &tiny_http::Server,
+    state: &AppState,
+    stopping: &AtomicBool,
+    in_flight: &AtomicUsize,
+    next_id: &AtomicU64,
+) {
+    loop {
+        let request = match server.recv() {
+            Ok(request) => request,
+            Err(e) => {
+                if stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                log::warn!("http: receive failed: {e}");
+                continue;
+            }
+        };
+        if stopping.load(Ordering::SeqCst) {
+            // Unblocked for shutdown but handed a request: answer it rather than drop it.
+            in_flight.fetch_add(1, Ordering::SeqCst);
+            serve_one(request, state, next_id);
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+        in_flight.fetch_add(1, Ordering::SeqCst);
+        serve_one(request, state, next_id);
+        in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn header_value(request: &tiny_http::Request, name: &str) -> Option<String> {
+    request
+        .headers()
+        .iter()
+        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str().to_owned())
+}
+
+fn serve_one(mut request: tiny_http::Request, state: &AppState, next_id: &AtomicU64) {
+    let started = Instant::now();
+    let request_id = next_id.fetch_add(1, Ordering::Relaxed);
+    let method = request.method().as_str().to_owned();
+    let target = request.url().to_owned();
+    let path = target.split('?').next().unwrap_or_default().to_owned();
+    let (response, route) = match read_body(&mut request) {
+        Ok(body) => {
+            let mut api_request = ApiRequest::new(
+                &method,
+                &target,
+                header_value(&request, "X-App-Key"),
+                body,
+                request_id,
+            );
+            api_request.bearer = header_value(&request, "Authorization")
+                .and_then(|v| v.strip_prefix("Bearer ").map(|t| t.trim().to_owned()));
+            dispatch(state, &api_request)
+        }
+        Err(error) => (ApiResponse::from_error(&error), "unmatched"),
+    };
+    let status = response.status;
+    write_response(request, response, request_id, state.cors_origin.as_deref());
+    let elapsed = started.elapsed();
+    state.hooks.http_request(route, status, elapsed);
+    log::info!(
+        "req={request_id} {method} {path} {status} {:.1}ms",
+        elapsed.as_secs_f64() * 1000.0
+    );
+}
+
+fn read_body(request: &mut tiny_http::Request) -> Result<Vec<u8>, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            413,
+            "payload_too_large",
+            format!("request body over {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    if request.body_length().is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    request
+        .as_reader()
+        .take(MAX_BODY_BYTES as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| {
+            ApiError::new(
+                400,
+                "bad_request",
+                format!("cannot read the request body: {e}"),
+            )
+        })?;
+    if body.len() > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(body)
+}
+
+fn write_response(
+    request: tiny_http::Request,
+    response: ApiResponse,
+    request_id: u64,
+    cors_origin: Option<&str>,
+) {
+    let mut out = tiny_http::Response::from_data(response.body).with_status_code(response.status);
+    let mut add = |name: &str, value: &str| {
+        if let Ok(header) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            out.add_header(header);
+        }
+    };
+    add("Content-Type", response.content_type);
+    add("X-Request-Id", &request_id.to_string());
+    if let Some(origin) = cors_origin {
+        add("Access-Control-Allow-Origin", origin);
+        add("Vary", "Origin");
+    }
+    for (name, value) in &response.headers {
+        add(name, value);
+    }
+    if let Err(e) = request.respond(out) {
+        log::debug!("req={request_id}: client went away before the answer: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn constant_time_comparison() {
+        assert!(constant_time_eq(b"secret-key", b"secret-key"));
+        assert!(!constant_time_eq(b"secret-key", b"secret-kez"));
+        assert!(!constant_time_eq(b"secret", b"secret-key"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(constant_time_eq(b"", b""));
+    }
+}

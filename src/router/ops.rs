@@ -1,0 +1,465 @@
+//! Typed RouterOS operations for the menus net-engine uses, built on `Connection::run`.
+//!
+//! Every print sends `.proplist` so the router computes only what we read.
+
+use super::conn::{encode_text, Connection, Record, Stream};
+use super::error::RouterError;
+use crate::model::{
+    ActiveSession, AddressListEntry, Identity, InterfaceTraffic, Profile, Resource, Secret,
+    SimpleQueue,
+};
+use crate::routeros::{text, CommandBuilder};
+use std::time::Instant;
+
+const RESOURCE_PROPS: &[&str] = &[
+    "uptime",
+    "version",
+    "board-name",
+    "architecture-name",
+    "cpu-load",
+    "cpu-count",
+    "free-memory",
+    "total-memory",
+];
+const ACTIVE_PROPS: &[&str] = &[
+    ".id",
+    "name",
+    "service",
+    "caller-id",
+    "address",
+    "uptime",
+    "session-id",
+];
+const SECRET_PROPS: &[&str] = &[
+    ".id",
+    "name",
+    "service",
+    "profile",
+    "local-address",
+    "remote-address",
+    "disabled",
+    "comment",
+    "last-logged-out",
+    "last-disconnect-reason",
+];
+const QUEUE_PROPS: &[&str] = &[
+    ".id",
+    "name",
+    "target",
+    "max-limit",
+    "rate",
+    "dynamic",
+    "disabled",
+];
+const ADDRESS_LIST_PROPS: &[&str] = &[".id", "list", "address", "comment", "dynamic", "disabled"];
+
+/// Fields of a new PPP secret, already validated by the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewSecret {
+    pub name: String,
+    pub password: String,
+    pub profile: Option<String>,
+    pub service: Option<String>,
+    pub local_address: Option<String>,
+    pub remote_address: Option<String>,
+    pub comment: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+/// Changes to an existing PPP secret; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretChanges {
+    pub password: Option<String>,
+    pub profile: Option<String>,
+    pub remote_address: Option<String>,
+    pub comment: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+impl SecretChanges {
+    /// RouterOS attribute names of the fields that are set, in a fixed order.
+    pub fn changed_fields(&self) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        if self.password.is_some() {
+            fields.push("password");
+        }
+        if self.profile.is_some() {
+            fields.push("profile");
+        }
+        if self.remote_address.is_some() {
+            fields.push("remote-address");
+        }
+        if self.comment.is_some() {
+            fields.push("comment");
+        }
+        if self.disabled.is_some() {
+            fields.push("disabled");
+        }
+        fields
+    }
+}
+
+fn bool_word(value: bool) -> &'static str {
+    if value {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+fn single<T>(mut rows: Vec<T>, what: &str) -> Result<T, RouterError> {
+    if rows.is_empty() {
+        return Err(RouterError::UnexpectedReply(format!(
+            "{what} returned no row"
+        )));
+    }
+    Ok(rows.swap_remove(0))
+}
+
+fn to_resource(r: &Record) -> Resource {
+    Resource {
+        uptime: r.text("uptime"),
+        version: r.text("version"),
+        board_name: r.text("board-name"),
+        architecture_name: r.text("architecture-name"),
+        cpu_load: r.number("cpu-load") as u32,
+        cpu_count: r.number("cpu-count") as u32,
+        free_memory: r.number("free-memory"),
+        total_memory: r.number("total-memory"),
+    }
+}
+
+fn to_active(r: &Record) -> ActiveSession {
+    ActiveSession {
+        id: r.text(".id"),
+        name: r.text("name"),
+        service: r.text("service"),
+        caller_id: r.text("caller-id"),
+        address: r.text("address"),
+        uptime: r.text("uptime"),
+        session_id: r.text("session-id"),
+    }
+}
+
+fn to_secret(r: &Record) -> Secret {
+    Secret {
+        id: r.text(".id"),
+        name: r.text("name"),
+        service: r.text("service"),
+        profile: r.text("profile"),
+        local_address: r.text("local-address"),
+        remote_address: r.text("remote-address"),
+        disabled: r.flag("disabled"),
+        comment: r.text("comment"),
+        last_logged_out: r.text("last-logged-out"),
+        last_disconnect_reason: r.text("last-disconnect-reason"),
+    }
+}
+
+fn to_queue(r: &Record) -> SimpleQueue {
+    let (upload_bps, download_bps) = parse_pair(&r.text("rate"));
+    SimpleQueue {
+        id: r.text(".id"),
+        name: r.text("name"),
+        target: r.text("target"),
+        max_limit: r.text("max-limit"),
+        upload_bps,
+        download_bps,
+        dynamic: r.flag("dynamic"),
+        disabled: r.flag("disabled"),
+    }
+}
+
+fn to_address_entry(r: &Record) -> AddressListEntry {
+    AddressListEntry {
+        id: r.text(".id"),
+        list: r.text("list"),
+        address: r.text("address"),
+        comment: r.text("comment"),
+        dynamic: r.flag("dynamic"),
+        disabled: r.flag("disabled"),
+    }
+}
+
+/// Parses an `upload/download` pair of bit rates; missing halves are 0.
+pub fn parse_pair(value: &str) -> (u64, u64) {
+    let mut parts = value
+        .split('/')
+        .map(|p| p.trim().parse::<u64>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+impl<S: Stream> Connection<S> {
+    /// `/system/resource/print`.
+    pub fn resource(&mut self, deadline: Instant) -> Result<Resource, RouterError> {
+        let rows = self.run(
+            CommandBuilder::new("/system/resource/print").proplist(RESOURCE_PROPS),
+            deadline,
+        )?;
+        single(rows, "/system/resource/print").map(|r| to_resource(&r))
+    }
+
+    /// `/system/identity/print`.
+    pub fn identity(&mut self, deadline: Instant) -> Result<Identity, RouterError> {
+        let rows = self.run(
+            CommandBuilder::new("/system/identity/print").proplist(&["name"]),
+            deadline,
+        )?;
+        single(rows, "/system/identity/print").map(|r| Identity {
+            name: r.text("name"),
+        })
+    }
+
+    /// Every live PPP session.
+    pub fn active_sessions(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<Vec<ActiveSession>, RouterError> {
+        let rows = self.run(
+            CommandBuilder::new("/ppp/active/print").proplist(ACTIVE_PROPS),
+            deadline,
+        )?;
+        Ok(rows.iter().map(to_active).collect())
+    }
+
+    /// Live sessions of exactly this user name.
+    pub fn active_sessions_of(
+        &mut self,
+        user: &str,
+        deadline: Instant,
+    ) -> Result<Vec<ActiveSession>, RouterError> {
+        let command = CommandBuilder::new("/ppp/active/print")
+            .proplist(ACTIVE_PROPS)
+            .query_eq("name", encode_text(user)?);
+        Ok(self.run(command, deadline)?.iter().map(to_active).collect())
+    }
+
+    /// Removes a live session (kicks the customer).
+    pub fn remove_active(&mut self, id: &str, deadline: Instant) -> Result<(), RouterError> {
+        self.run(
+            CommandBuilder::new("/ppp/active/remove").attr(".id", id.as_bytes()),
+            deadline,
+        )
+        .map(|_| ())
+    }
+
+    /// Every PPP secret.
+    pub fn secrets(&mut self, deadline: Instant) -> Result<Vec<Secret>, RouterError> {
+        let rows = self.run(
+            CommandBuilder::new("/ppp/secret/print").proplist(SECRET_PROPS),
+            deadline,
+        )?;
+        Ok(rows.iter().map(to_secret).collect())
+    }
+
+    /// The secret named exactly `user`, if any.
+    pub fn secret_named(
+        &mut self,
+        user: &str,
+        deadline: Instant,
+    ) -> Result<Option<Secret>, RouterError> {
+        let command = CommandBuilder::new("/ppp/secret/print")
+            .proplist(SECRET_PROPS)
+            .query_eq("name", encode_text(user)?);
+        Ok(self.run(command, deadline)?.first().map(to_secret))
+    }
+
+    /// Adds a secret and returns its new `.id`.
+    pub fn add_secret(
+        &mut self,
+        secret: &NewSecret,
+        deadline: Instant,
+    ) -> Result<String, RouterError> {
+        let mut command = CommandBuilder::new("/ppp/secret/add")
+            .attr("name", encode_text(&secret.name)?)
+            .attr("password", encode_text(&secret.password)?);
+        let optional = [
+            ("profile", &secret.profile),
+            ("service", &secret.service),
+            ("local-address", &secret.local_address),
+            ("remote-address", &secret.remote_address),
+            ("comment", &secret.comment),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value {
+                command = command.attr(name, encode_text(value)?);
+            }
+        }
+        if let Some(disabled) = secret.disabled {
+            command = command.attr("disabled", bool_word(disabled));
+        }
+        let response = self.execute(command, deadline)?;
+        response
+            .ret
+            .map(|id| text::decode(&id))
+            .ok_or_else(|| RouterError::UnexpectedReply("add returned no id".into()))
+    }
+
+    /// Changes fields of the secret with `.id` `id`.
+    pub fn set_secret(
+        &mut self,
+        id: &str,
+        changes: &SecretChanges,
+        deadline: Instant,
+    ) -> Result<(), RouterError> {
+        let mut command = CommandBuilder::new("/ppp/secret/set").attr(".id", id.as_bytes());
+        let fields = [
+            ("password", &changes.password),
+            ("profile", &changes.profile),
+            ("remote-address", &changes.remote_address),
+            ("comment", &changes.comment),
+        ];
+        for (name, value) in fields {
+            if let Some(value) = value {
+                command = command.attr(name, encode_text(value)?);
+            }
+        }
+        if let Some(disabled) = changes.disabled {
+            command = command.attr("disabled", bool_word(disabled));
+        }
+        self.run(command, deadline).map(|_| ())
+    }
+
+    /// Removes the secret with `.id` `id`.
+    pub fn remove_secret(&mut self, id: &str, deadline: Instant) -> Result<(), RouterError> {
+        self.run(
+            CommandBuilder::new("/ppp/secret/remove").attr(".id", id.as_bytes()),
+            deadline,
+        )
+        .map(|_| ())
+    }
+
+    /// Every PPP profile.
+    pub fn profiles(&mut self, deadline: Instant) -> Result<Vec<Profile>, RouterError> {
+        let rows = self.run(
+            CommandBuilder::new("/ppp/profile/print").proplist(&[".id", "name", "rate-limit"]),
+            deadline,
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| Profile {
+                id: r.text(".id"),
+                name: r.text("name"),
+                rate_limit: r.opt_text("rate-limit").filter(|s| !s.is_empty()),
+            })
+            .collect())
+    }
+
+    /// Simple queues named exactly `name`.
+    pub fn queues_named(
+        &mut self,
+        name: &str,
+        deadline: Instant,
+    ) -> Result<Vec<SimpleQueue>, RouterError> {
+        let command = CommandBuilder::new("/queue/simple/print")
+            .proplist(QUEUE_PROPS)
+            .query_eq("name", encode_text(name)?);
+        Ok(self.run(command, deadline)?.iter().map(to_queue).collect())
+    }
+
+    /// Simple queues whose target is exactly `target` (e.g. `10.10.0.25/32`).
+    pub fn queues_targeting(
+        &mut self,
+        target: &str,
+        deadline: Instant,
+    ) -> Result<Vec<SimpleQueue>, RouterError> {
+        let command = CommandBuilder::new("/queue/simple/print")
+            .proplist(QUEUE_PROPS)
+            .query_eq("target", encode_text(target)?);
+        Ok(self.run(command, deadline)?.iter().map(to_queue).collect())
+    }
+
+    /// `/interface/monitor-traffic =interface=X =once=`.
+    pub fn monitor_traffic_once(
+        &mut self,
+        interface: &str,
+        deadline: Instant,
+    ) -> Result<InterfaceTraffic, RouterError> {
+        let command = CommandBuilder::new("/interface/monitor-traffic")
+            .attr("interface", encode_text(interface)?)
+            .flag("once")
+            .proplist(&["name", "rx-bits-per-second", "tx-bits-per-second"]);
+        let row = single(self.run(command, deadline)?, "/interface/monitor-traffic")?;
+        Ok(InterfaceTraffic {
+            name: row.opt_text("name").unwrap_or_else(|| interface.to_owned()),
+            rx_bps: row.number("rx-bits-per-second"),
+            tx_bps: row.number("tx-bits-per-second"),
+        })
+    }
+
+    /// Address-list entries with exactly this list and address.
+    pub fn address_list_find(
+        &mut self,
+        list: &str,
+        address: &str,
+        deadline: Instant,
+    ) -> Result<Vec<AddressListEntry>, RouterError> {
+        let command = CommandBuilder::new("/ip/firewall/address-list/print")
+            .proplist(ADDRESS_LIST_PROPS)
+            .query_eq("list", encode_text(list)?)
+            .query_eq("address", encode_text(address)?);
+        Ok(self
+            .run(command, deadline)?
+            .iter()
+            .map(to_address_entry)
+            .collect())
+    }
+
+    /// Adds an address-list entry and returns its `.id`.
+    pub fn address_list_add(
+        &mut self,
+        list: &str,
+        address: &str,
+        comment: Option<&str>,
+        deadline: Instant,
+    ) -> Result<String, RouterError> {
+        let mut command = CommandBuilder::new("/ip/firewall/address-list/add")
+            .attr("list", encode_text(list)?)
+            .attr("address", encode_text(address)?);
+        if let Some(comment) = comment {
+            command = command.attr("comment", encode_text(comment)?);
+        }
+        let response = self.execute(command, deadline)?;
+        Ok(response.ret.map(|id| text::decode(&id)).unwrap_or_default())
+    }
+
+    /// Removes the address-list entry with `.id` `id`.
+    pub fn address_list_remove(&mut self, id: &str, deadline: Instant) -> Result<(), RouterError> {
+        self.run(
+            CommandBuilder::new("/ip/firewall/address-list/remove").attr(".id", id.as_bytes()),
+            deadline,
+        )
+        .map(|_| ())
+    }
+
+    /// `/system/backup/save =name=NAME`; returns the file name the router writes.
+    pub fn backup_save(&mut self, name: &str, deadline: Instant) -> Result<String, RouterError> {
+        self.run(
+            CommandBuilder::new("/system/backup/save").attr("name", encode_text(name)?),
+            deadline,
+        )?;
+        Ok(format!("{name}.backup"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_are_upload_then_download() {
+        assert_eq!(parse_pair("1203000/15400000"), (1_203_000, 15_400_000));
+        assert_eq!(parse_pair("7"), (7, 0));
+        assert_eq!(parse_pair(""), (0, 0));
+    }
+
+    #[test]
+    fn changed_fields_in_order() {
+        let changes = SecretChanges {
+            profile: Some("20M".into()),
+            disabled: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(changes.changed_fields(), vec!["profile", "disabled"]);
+    }
+}

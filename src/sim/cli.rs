@@ -1,0 +1,243 @@
+//! `net-engine sim`: runs a simulated fleet from the command line until SIGTERM or SIGINT.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Fault, SimConfig, Simulator};
+
+const USAGE: &str = "\
+usage: net-engine sim [--listen ADDR] [--routers N] [--users N] [--legacy-login]
+                      [--version X.Y[.Z]] [--latency-ms N] [--seed S]
+                      [--fault KIND] [--fault K:KIND] [--login USER:PASSWORD] [--no-churn]
+
+Runs simulated RouterOS API routers until SIGTERM or SIGINT.
+
+  --listen ADDR        where router 1 listens; router K listens on port+K-1
+                       (port 0: each router on its own free port) [127.0.0.1:8728]
+  --routers N          how many routers [1]
+  --users N            PPP secrets per router [50]
+  --legacy-login       answer logins like RouterOS before 6.43 (MD5 challenge)
+  --version X.Y[.Z]    RouterOS version to claim; 7.18+ sends !empty [7.18.2]
+  --latency-ms N       delay before each reply [0]
+  --seed S             data seed [1]
+  --fault KIND         fault on every router; --fault K:KIND only on router K (1-based).
+                       KIND: silent, hang-after=N, drop-after=N, garbage, refuse-login.
+                       N counts every sentence of a connection, logins included.
+  --login USER:PASS    accepted credentials [admin with an empty password]
+  --no-churn           sessions never drop by themselves
+
+Prints one line per router, `router K: ADDR`, then serves.";
+
+/// Why the command line was refused.
+#[derive(Debug)]
+struct UsageError(String);
+
+/// Runs `net-engine sim` with the arguments after `sim`; returns the exit code.
+pub fn run_cli(args: &[String]) -> i32 {
+    let config = match parse_args(args) {
+        Ok(Some(config)) => config,
+        Ok(None) => {
+            println!("{USAGE}");
+            return 0;
+        }
+        Err(UsageError(message)) => {
+            eprintln!("net-engine sim: {message}");
+            eprintln!("try `net-engine sim --help`");
+            return 2;
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        if let Err(error) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
+            eprintln!("net-engine sim: cannot handle signals: {error}");
+            return 1;
+        }
+    }
+    let simulator = match Simulator::start(config) {
+        Ok(simulator) => simulator,
+        Err(error) => {
+            eprintln!("net-engine sim: cannot start: {error}");
+            return 1;
+        }
+    };
+    {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        for router in simulator.routers() {
+            let _ = writeln!(out, "router {}: {}", router.index() + 1, router.addr());
+        }
+        let _ = out.flush();
+    }
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    simulator.shutdown();
+    0
+}
+
+fn parse_args(args: &[String]) -> Result<Option<SimConfig>, UsageError> {
+    let mut config = SimConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 8728)),
+        ..SimConfig::default()
+    };
+    let mut faults: Vec<(Option<usize>, Fault)> = Vec::new();
+    let mut at = 0;
+    while at < args.len() {
+        let flag = args[at].as_str();
+        // `--flag=value` and `--flag value` both work.
+        let (name, inline) = match flag.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value.to_owned())),
+            _ => (flag, None),
+        };
+        let value = |at: &mut usize| -> Result<String, UsageError> {
+            if let Some(value) = inline.clone() {
+                return Ok(value);
+            }
+            *at += 1;
+            args.get(*at)
+                .cloned()
+                .ok_or_else(|| UsageError(format!("{name} needs a value")))
+        };
+        match name {
+            "-h" | "--help" => return Ok(None),
+            "--listen" => {
+                let text = value(&mut at)?;
+                config.listen = text
+                    .parse()
+                    .map_err(|_| UsageError(format!("--listen: not an address: {text:?}")))?;
+            }
+            "--routers" => config.routers = number(name, &value(&mut at)?)?,
+            "--users" => config.users = number(name, &value(&mut at)?)?,
+            "--legacy-login" => config.legacy_login = true,
+            "--version" => {
+                let text = value(&mut at)?;
+                if !text.starts_with(|c: char| c.is_ascii_digit()) {
+                    return Err(UsageError(format!("--version: not a version: {text:?}")));
+                }
+                config.version = text;
+            }
+            "--latency-ms" => {
+                config.latency = Duration::from_millis(number(name, &value(&mut at)?)?)
+            }
+            "--seed" => config.seed = number(name, &value(&mut at)?)?,
+            "--fault" => faults.push(parse_fault(&value(&mut at)?)?),
+            "--login" => {
+                let text = value(&mut at)?;
+                let (user, password) = text
+                    .split_once(':')
+                    .ok_or_else(|| UsageError("--login: expected USER:PASSWORD".to_owned()))?;
+                if user.is_empty() {
+                    return Err(UsageError("--login: empty user name".to_owned()));
+                }
+                config.login = (user.to_owned(), password.to_owned());
+            }
+            "--no-churn" => config.churn = false,
+            other => return Err(UsageError(format!("unknown argument {other:?}"))),
+        }
+        at += 1;
+    }
+    if config.routers == 0 {
+        return Err(UsageError("--routers must be at least 1".to_owned()));
+    }
+    for (router, _) in &faults {
+        if let Some(k) = router {
+            if *k >= config.routers {
+                return Err(UsageError(format!("--fault: no router {}", k + 1)));
+            }
+        }
+    }
+    config.faults = faults;
+    Ok(Some(config))
+}
+
+fn number<T: std::str::FromStr>(flag: &str, text: &str) -> Result<T, UsageError> {
+    text.parse()
+        .map_err(|_| UsageError(format!("{flag}: not a number: {text:?}")))
+}
+
+/// `KIND` or `K:KIND` with K 1-based.
+fn parse_fault(text: &str) -> Result<(Option<usize>, Fault), UsageError> {
+    let (router, kind) = match text.split_once(':') {
+        Some((k, kind)) if !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) => {
+            let k: usize = number("--fault", k)?;
+            if k == 0 {
+                return Err(UsageError(
+                    "--fault: routers are numbered from 1".to_owned(),
+                ));
+            }
+            (Some(k - 1), kind)
+        }
+        _ => (None, text),
+    };
+    let fault = kind
+        .parse::<Fault>()
+        .map_err(|e| UsageError(format!("--fault: {e}")))?;
+    Ok((router, fault))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_every_flag() {
+        let config = parse_args(&args(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--routers=3",
+            "--users",
+            "7",
+            "--legacy-login",
+            "--version",
+            "7.17",
+            "--latency-ms",
+            "25",
+            "--seed",
+            "9",
+            "--fault",
+            "garbage",
+            "--fault",
+            "2:hang-after=3",
+            "--login",
+            "api:s3:cret",
+            "--no-churn",
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(config.listen, "127.0.0.1:0".parse().unwrap());
+        assert_eq!((config.routers, config.users, config.seed), (3, 7, 9));
+        assert!(config.legacy_login && !config.churn);
+        assert_eq!(config.version, "7.17");
+        assert_eq!(config.latency, Duration::from_millis(25));
+        assert_eq!(
+            config.faults,
+            vec![(None, Fault::Garbage), (Some(1), Fault::HangAfter(3))]
+        );
+        assert_eq!(config.login, ("api".to_owned(), "s3:cret".to_owned()));
+    }
+
+    #[test]
+    fn refuses_bad_usage() {
+        for bad in [
+            &["--routers"][..],
+            &["--routers", "x"],
+            &["--routers", "0"],
+            &["--fault", "loud"],
+            &["--fault", "0:silent"],
+            &["--fault", "5:silent"],
+            &["--login", "nocolon"],
+            &["--listen", "nowhere"],
+            &["--frobnicate"],
+        ] {
+            assert!(parse_args(&args(bad)).is_err(), "{bad:?}");
+        }
+        assert!(parse_args(&args(&["--help"])).unwrap().is_none());
+    }
+}

@@ -1,0 +1,266 @@
+//! The engine against misbehaving routers: offline, silent, hanging, dropping, overloaded,
+//! and a slow fleet member during warm-up.
+
+use crate::support::engine::{
+    eventually, fast_settings, router_config, router_configs, simulator, simulator_with_fault,
+    TestEngine, Watchdog,
+};
+use net_engine::fleet::{FleetSettings, NoObserver};
+use net_engine::model::RouterId;
+use net_engine::sim::Fault;
+use serde_json::json;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn closed_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    addr
+}
+
+#[test]
+fn an_offline_router_answers_503_at_once() {
+    let _watchdog = Watchdog::new("offline", Duration::from_secs(30));
+    let sim = simulator(1, 5);
+    let mut routers = router_configs(&sim);
+    routers.push(router_config(2, closed_port()));
+    let engine = TestEngine::start(routers, fast_settings());
+    for path in [
+        "/api/v1/router/2/health?live=1",
+        "/api/v1/router/2/traffic?user=alice",
+        "/api/v1/router/2/profiles",
+    ] {
+        let started = Instant::now();
+        let answer = engine.get(path);
+        let elapsed = started.elapsed();
+        assert_eq!(answer.status, 503, "{path}: {}", answer.text);
+        assert_eq!(answer.body["code"], "router_offline");
+        assert!(answer.retry_after.is_some());
+        assert!(
+            elapsed < Duration::from_millis(500),
+            "{path} took {elapsed:?}"
+        );
+    }
+    let mutation = engine.post("/api/v1/kick", &json!({"router_id": 2, "user": "alice"}));
+    assert_eq!(mutation.status, 503);
+    let routers = engine.get("/api/v1/routers");
+    let second = &routers.body["routers"][1];
+    assert_eq!(second["state"], "offline");
+    assert!(
+        second["last_error"].as_str().unwrap().contains("connect"),
+        "{second}"
+    );
+    assert_eq!(routers.body["routers"][0]["state"], "online");
+    assert_eq!(engine.get("/api/v1/router/1/health?live=1").status, 200);
+}
+
+#[test]
+fn silent_and_hanging_routers_give_504_then_recover_with_fresh_replies() {
+    let _watchdog = Watchdog::new("silent_hang", Duration::from_secs(60));
+    let sim = simulator(1, 20);
+    let router = &sim.routers()[0];
+    let engine = TestEngine::start(router_configs(&sim), fast_settings());
+    for fault in [Fault::Silent, Fault::HangAfter(0)] {
+        engine.wait_online(1, Duration::from_secs(10));
+        router.set_fault(Some(fault));
+        let started = Instant::now();
+        let answer = engine.get("/api/v1/router/1/health?live=1");
+        let elapsed = started.elapsed();
+        assert_eq!(answer.status, 504, "{fault:?}: {}", answer.text);
+        assert_eq!(answer.body["code"], "router_timeout");
+        assert!(
+            elapsed < Duration::from_secs(2),
+            "{fault:?}: {elapsed:?} > timeout + 1 s"
+        );
+        router.set_fault(None);
+        engine.wait_online(1, Duration::from_secs(10));
+        // The next command gets its own reply: profiles, not a late resource row.
+        let profiles = engine.get("/api/v1/router/1/profiles");
+        assert_eq!(profiles.status, 200, "{}", profiles.text);
+        assert!(profiles.body["profiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["name"].is_string()));
+        let health = engine.get("/api/v1/router/1/health?live=1");
+        assert_eq!(health.status, 200);
+        assert!(health.body["memory_total"].as_u64().unwrap() > 0);
+    }
+}
+
+#[test]
+fn a_dropped_connection_is_502_or_503_and_the_thread_reconnects() {
+    let _watchdog = Watchdog::new("drop", Duration::from_secs(60));
+    let sim = simulator(1, 10);
+    let router = &sim.routers()[0];
+    let engine = TestEngine::start(router_configs(&sim), fast_settings());
+    engine.wait_online(1, Duration::from_secs(10));
+    let reconnects_before = engine.fleet.get(RouterId(1)).unwrap().snapshot().reconnects;
+    router.set_fault(Some(Fault::DropAfter(0)));
+    let answer = engine.get("/api/v1/router/1/health?live=1");
+    assert!(
+        answer.status == 502 || answer.status == 503,
+        "{}",
+        answer.text
+    );
+    router.set_fault(None);
+    eventually("router reconnects", Duration::from_secs(10), || {
+        let snapshot = engine.fleet.get(RouterId(1)).unwrap().snapshot();
+        snapshot.state == net_engine::fleet::RouterState::Online
+            && snapshot.reconnects > reconnects_before
+    });
+    assert_eq!(engine.get("/api/v1/router/1/health?live=1").status, 200);
+}
+
+#[test]
+fn a_full_queue_is_503_at_once_and_other_routers_keep_answering() {
+    let _watchdog = Watchdog::new("queue_full", Duration::from_secs(60));
+    let sim = simulator(2, 10);
+    let settings = FleetSettings {
+        queue_capacity: 2,
+        command_timeout: Duration::from_secs(4),
+        ..fast_settings()
+    };
+    let engine = Arc::new(TestEngine::start_with(
+        router_configs(&sim),
+        FleetSettings {
+            poll_interval: Duration::from_secs(60),
+            ..settings
+        },
+        Arc::new(NoObserver),
+        12,
+        Duration::from_secs(5),
+    ));
+    sim.routers()[0].set_latency(Duration::from_millis(600));
+    let callers: Vec<_> = (0..10)
+        .map(|_| {
+            let engine = Arc::clone(&engine);
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let answer = engine.get("/api/v1/router/1/health?live=1");
+                (
+                    answer.status,
+                    answer.body["code"].as_str().map(str::to_owned),
+                    answer.retry_after,
+                    started.elapsed(),
+                )
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let other = engine.get("/api/v1/router/2/health?live=1");
+    assert_eq!(other.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "router 2 waited {:?}",
+        started.elapsed()
+    );
+    let results: Vec<_> = callers.into_iter().map(|c| c.join().unwrap()).collect();
+    let busy: Vec<_> = results.iter().filter(|r| r.0 == 503).collect();
+    assert!(!busy.is_empty(), "{results:?}");
+    for (_, code, retry_after, elapsed) in &busy {
+        assert_eq!(code.as_deref(), Some("queue_full"));
+        assert_eq!(retry_after.as_deref(), Some("1"));
+        assert!(
+            *elapsed < Duration::from_millis(300),
+            "a busy answer took {elapsed:?}"
+        );
+    }
+    assert!(
+        results
+            .iter()
+            .all(|r| r.0 == 200 || r.0 == 503 || r.0 == 504),
+        "{results:?}"
+    );
+    assert!(results.iter().any(|r| r.0 == 200), "{results:?}");
+}
+
+#[test]
+fn a_mutation_whose_caller_got_504_is_never_applied() {
+    let _watchdog = Watchdog::new("stale_mutation", Duration::from_secs(60));
+    let sim = simulator(1, 10);
+    let router = &sim.routers()[0];
+    let engine = Arc::new(TestEngine::start(
+        router_configs(&sim),
+        FleetSettings {
+            poll_interval: Duration::from_secs(60),
+            ..fast_settings()
+        },
+    ));
+    engine.wait_online(1, Duration::from_secs(10));
+    router.set_latency(Duration::from_millis(1500));
+    // A slow read occupies the router thread...
+    let slow = {
+        let engine = Arc::clone(&engine);
+        std::thread::spawn(move || engine.get("/api/v1/router/1/health?live=1").status)
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    // ...so this mutation waits in the queue past its deadline.
+    let answer = engine.post(
+        "/api/v1/secret",
+        &json!({"router_id": 1, "user": "too-late", "password": "pw"}),
+    );
+    assert_eq!(answer.status, 504, "{}", answer.text);
+    assert!(answer.body["error"]
+        .as_str()
+        .unwrap()
+        .contains("outcome is unknown"));
+    assert_eq!(slow.join().unwrap(), 504);
+    router.set_latency(Duration::ZERO);
+    engine.wait_online(1, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !router.with_state(|s| s.has_secret("too-late")),
+        "a timed-out mutation reached the router"
+    );
+    let recent = router.with_state(|s| s.recent_commands());
+    assert!(
+        !recent.iter().any(|c| c.first() == b"/ppp/secret/add"),
+        "the add was sent: {recent:?}"
+    );
+}
+
+#[test]
+fn warm_up_is_bounded_by_a_silent_router_and_healthy_data_is_there() {
+    let _watchdog = Watchdog::new("warmup", Duration::from_secs(60));
+    let sim = simulator_with_fault(3, 20, 0, Fault::Silent);
+    let settings = FleetSettings {
+        connect_timeout: Duration::from_secs(8),
+        ..fast_settings()
+    };
+    let started = Instant::now();
+    let engine = TestEngine::start_with(
+        router_configs(&sim),
+        settings,
+        Arc::new(NoObserver),
+        4,
+        Duration::from_secs(1),
+    );
+    let serving_after = started.elapsed();
+    assert!(
+        serving_after < Duration::from_millis(2500),
+        "serving started after {serving_after:?}"
+    );
+    let routers = engine.get("/api/v1/routers");
+    let states: Vec<&str> = routers.body["routers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states[1..], ["online", "online"], "{states:?}");
+    assert_ne!(states[0], "online");
+    for id in [2, 3] {
+        let users = engine.get(&format!("/api/v1/router/{id}/users"));
+        assert_eq!(users.body["total"], 20);
+    }
+    assert!(
+        engine.get("/api/v1/monitoring/targets").body["count"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+}

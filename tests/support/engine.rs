@@ -1,0 +1,349 @@
+//! Starting the simulator and the engine on loopback, an HTTP client, and a watchdog.
+
+use net_engine::events::{render_metrics, EngineObserver};
+use net_engine::fleet::{Fleet, FleetObserver, FleetSettings, NoObserver, ReloadReport};
+use net_engine::http::{AppState, EngineHooks, HttpServer};
+use net_engine::metrics::Metrics;
+use net_engine::model::{ActiveSession, RouterConfig, RouterId, Secret};
+use net_engine::sim::{Fault, SimConfig, Simulator};
+use net_engine::webhook::WebhookSender;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The key every test engine uses.
+pub const KEY: &str = "test-key-0123456789abcdef";
+
+/// A simulator with `routers` routers of `users` users, no churn, fixed seed.
+pub fn simulator(routers: usize, users: usize) -> Simulator {
+    simulator_with(SimConfig {
+        routers,
+        users,
+        churn: false,
+        seed: 7,
+        ..SimConfig::default()
+    })
+}
+
+pub fn simulator_with(config: SimConfig) -> Simulator {
+    Simulator::start(config).expect("simulator starts on loopback")
+}
+
+/// A simulator whose router `index` shows `fault` from the start.
+pub fn simulator_with_fault(routers: usize, users: usize, index: usize, fault: Fault) -> Simulator {
+    simulator_with(SimConfig {
+        routers,
+        users,
+        churn: false,
+        seed: 7,
+        faults: vec![(Some(index), fault)],
+        ..SimConfig::default()
+    })
+}
+
+/// Router configs (ids 1..) pointing at the simulator's routers.
+pub fn router_configs(sim: &Simulator) -> Vec<RouterConfig> {
+    sim.routers()
+        .iter()
+        .enumerate()
+        .map(|(k, r)| router_config(k as u64 + 1, r.addr()))
+        .collect()
+}
+
+pub fn router_config(id: u64, addr: SocketAddr) -> RouterConfig {
+    RouterConfig {
+        id: RouterId(id),
+        name: format!("sim-{id}"),
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        username: "admin".into(),
+        password: String::new(),
+        use_tls: false,
+    }
+}
+
+/// Short timeouts so fault tests finish quickly.
+pub fn fast_settings() -> FleetSettings {
+    FleetSettings {
+        command_timeout: Duration::from_secs(1),
+        connect_timeout: Duration::from_secs(1),
+        poll_interval: Duration::from_secs(1),
+        queue_capacity: 64,
+        backoff_initial: Duration::from_millis(200),
+        backoff_max: Duration::from_secs(1),
+        thread_stack_size: 256 * 1024,
+    }
+}
+
+/// Registry hooks backed by a list tests can change.
+pub struct TestHooks {
+    pub fleet: Arc<Fleet>,
+    pub routers: Mutex<Vec<RouterConfig>>,
+    pub metrics: Option<Arc<Metrics>>,
+    pub webhooks: Option<WebhookSender>,
+}
+
+impl EngineHooks for TestHooks {
+    fn reload(&self) -> Result<ReloadReport, String> {
+        let routers = self
+            .routers
+            .lock()
+            .map_err(|_| "poisoned".to_owned())?
+            .clone();
+        Ok(self.fleet.apply(routers))
+    }
+    fn store_secrets(
+        &self,
+        _: RouterId,
+        _: &[Secret],
+        _: &[ActiveSession],
+    ) -> Result<Option<usize>, String> {
+        Ok(None)
+    }
+    fn metrics_text(&self) -> Option<String> {
+        let metrics = self.metrics.as_ref()?;
+        Some(render_metrics(&self.fleet, metrics, self.webhooks.as_ref()))
+    }
+    fn http_request(&self, route: &'static str, status: u16, elapsed: Duration) {
+        if let Some(metrics) = &self.metrics {
+            metrics.http_request(route, status, elapsed.as_secs_f64());
+        }
+    }
+}
+
+/// The engine (fleet + HTTP pool) on 127.0.0.1:0.
+pub struct TestEngine {
+    pub fleet: Arc<Fleet>,
+    pub hooks: Arc<TestHooks>,
+    pub base: String,
+    server: Option<HttpServer>,
+    agent: ureq::Agent,
+}
+
+/// One HTTP answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+    pub retry_after: Option<String>,
+    pub allow: Option<String>,
+    pub content_type: Option<String>,
+}
+
+impl TestEngine {
+    pub fn start(routers: Vec<RouterConfig>, settings: FleetSettings) -> TestEngine {
+        TestEngine::start_with(
+            routers,
+            settings,
+            Arc::new(NoObserver),
+            4,
+            Duration::from_secs(5),
+        )
+    }
+
+    /// The production wiring: metrics always, webhooks when given.
+    pub fn start_observed(
+        routers: Vec<RouterConfig>,
+        settings: FleetSettings,
+        webhooks: Option<WebhookSender>,
+    ) -> TestEngine {
+        let metrics = Arc::new(Metrics::new("test"));
+        let observer = Arc::new(EngineObserver {
+            metrics: Arc::clone(&metrics),
+            webhooks: webhooks.clone(),
+            secrets: None,
+        });
+        TestEngine::build(
+            routers,
+            settings,
+            observer,
+            4,
+            Duration::from_secs(5),
+            Some(metrics),
+            webhooks,
+        )
+    }
+
+    pub fn start_with(
+        routers: Vec<RouterConfig>,
+        settings: FleetSettings,
+        observer: Arc<dyn FleetObserver>,
+        http_threads: usize,
+        warmup: Duration,
+    ) -> TestEngine {
+        TestEngine::build(
+            routers,
+            settings,
+            observer,
+            http_threads,
+            warmup,
+            None,
+            None,
+        )
+    }
+
+    fn build(
+        routers: Vec<RouterConfig>,
+        settings: FleetSettings,
+        observer: Arc<dyn FleetObserver>,
+        http_threads: usize,
+        warmup: Duration,
+        metrics: Option<Arc<Metrics>>,
+        webhooks: Option<WebhookSender>,
+    ) -> TestEngine {
+        let fleet = Arc::new(Fleet::new(settings, observer));
+        fleet.apply(routers.clone());
+        fleet.wait_warm(warmup);
+        let hooks = Arc::new(TestHooks {
+            fleet: Arc::clone(&fleet),
+            routers: Mutex::new(routers),
+            metrics,
+            webhooks,
+        });
+        let state = Arc::new(AppState {
+            fleet: Arc::clone(&fleet),
+            app_key: KEY.to_owned(),
+            hooks: hooks.clone(),
+            started: Instant::now(),
+            cors_origin: None,
+            metrics_public: false,
+        });
+        let server = HttpServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), http_threads, state)
+            .expect("HTTP server starts");
+        let base = format!("http://{}", server.local_addr());
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(30))
+            .build();
+        TestEngine {
+            fleet,
+            hooks,
+            base,
+            server: Some(server),
+            agent,
+        }
+    }
+
+    /// Sends a request; `key` None sends no X-App-Key header.
+    pub fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> Answer {
+        let mut request = self
+            .agent
+            .request(method, &format!("{}{}", self.base, path));
+        if let Some(key) = key {
+            request = request.set("X-App-Key", key);
+        }
+        let result = match body {
+            Some(body) => request
+                .set("Content-Type", "application/json")
+                .send_string(body),
+            None => request.call(),
+        };
+        let response = match result {
+            Ok(response) => response,
+            Err(ureq::Error::Status(_, response)) => response,
+            Err(e) => panic!("{method} {path}: transport error {e}"),
+        };
+        let status = response.status();
+        let retry_after = response.header("Retry-After").map(str::to_owned);
+        let allow = response.header("Allow").map(str::to_owned);
+        let content_type = response.header("Content-Type").map(str::to_owned);
+        let text = response.into_string().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer {
+            status,
+            body,
+            text,
+            retry_after,
+            allow,
+            content_type,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        self.call("GET", path, Some(KEY), None)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Answer {
+        self.call("POST", path, Some(KEY), Some(&body.to_string()))
+    }
+
+    pub fn put(&self, path: &str, body: &Value) -> Answer {
+        self.call("PUT", path, Some(KEY), Some(&body.to_string()))
+    }
+
+    pub fn delete(&self, path: &str) -> Answer {
+        self.call("DELETE", path, Some(KEY), None)
+    }
+
+    /// Waits until router `id` is online (panics after `limit`).
+    pub fn wait_online(&self, id: u64, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let snapshot = self
+                .fleet
+                .get(RouterId(id))
+                .expect("router exists")
+                .snapshot();
+            if snapshot.state == net_engine::fleet::RouterState::Online {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "router {id} not online within {limit:?}: {:?}",
+                snapshot.last_error
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for TestEngine {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown(Duration::from_secs(2));
+        }
+        self.fleet.shutdown(Duration::from_secs(2));
+    }
+}
+
+/// Aborts the whole test binary if the guarded test runs longer than `limit`:
+/// a hung test must fail, not hang CI.
+pub struct Watchdog {
+    done: Arc<AtomicBool>,
+}
+
+impl Watchdog {
+    pub fn new(name: &'static str, limit: Duration) -> Watchdog {
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + limit;
+            while Instant::now() < deadline {
+                if flag.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            eprintln!("watchdog: test {name} still running after {limit:?}; aborting");
+            std::process::abort();
+        });
+        Watchdog { done }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Polls `check` every 20 ms until it is true (panics with `what` after `limit`).
+pub fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
