@@ -1,18 +1,21 @@
-//! The OpenAPI document, checked without a server: it parses, every operation is complete,
+//! The OpenAPI document. First without a server: it parses, every operation is complete,
 //! every `$ref` resolves, security is where it belongs, and every example it shows is valid
 //! against its own schema (so Swagger UI's "Try it out" starts from a request that can work).
 //!
-//! Checking the document against the routing table, and real answers of the demo against
-//! the document, needs the HTTP layer: those tests call `support::openapi::validate_response`
-//! and `documented_routes`.
+//! Then the document against the engine: the routing table serves exactly the documented
+//! routes (plus those the document lists as left out), and real answers of `net-engine demo`,
+//! every request example included, match their schemas.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
-use serde_json::Value;
+use net_engine::http::routes::{Access, ROUTES};
+use serde_json::{json, Value};
 
+use crate::support::browser::{DemoEngine, Watchdog};
 use crate::support::openapi::{
     check_schema_keywords, document, documented_routes, lookup_ref, request_schema, resolve,
-    response_schema, undocumented_routes, validate, METHODS,
+    response_schema, undocumented_routes, validate, validate_response, METHODS,
 };
 
 /// Every route of REST API v1 as /work/notes/api-shapes.md lists them, plus /metrics.
@@ -92,14 +95,224 @@ fn document_lists_exactly_the_api_routes() {
     assert_eq!(documented_routes(&doc), expected);
     let left_out = undocumented_routes(&doc);
     assert!(
-        left_out.contains(&("GET".into(), "/".into())),
+        left_out.contains(&("GET".into(), "/{rest}".into())),
         "{left_out:?}"
     );
     assert!(
-        left_out.contains(&("GET".into(), "/api/v1/swagger/{file}".into())),
+        left_out.contains(&("GET".into(), "/api/v1/swagger/{rest}".into())),
         "{left_out:?}"
     );
     assert!(left_out.is_disjoint(&expected));
+}
+
+/// A routing-table pattern written as an OpenAPI path: `:id` → `{id}`, `*rest` → `{rest}`.
+fn as_openapi_path(pattern: &str) -> String {
+    pattern
+        .split('/')
+        .map(|segment| match segment.strip_prefix([':', '*']) {
+            Some(name) => format!("{{{name}}}"),
+            None => segment.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[test]
+fn routing_table_and_document_list_the_same_routes() {
+    let doc = document();
+    let served: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|route| (route.method.to_string(), as_openapi_path(route.pattern)))
+        .collect();
+    let documented = documented_routes(&doc);
+    let left_out = undocumented_routes(&doc);
+    let missing: Vec<_> = served
+        .iter()
+        .filter(|route| !documented.contains(*route) && !left_out.contains(*route))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "served but not in openapi.json: {missing:?}"
+    );
+    let stale: Vec<_> = documented
+        .union(&left_out)
+        .filter(|route| !served.contains(*route))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "in openapi.json but not served: {stale:?}"
+    );
+
+    for route in ROUTES {
+        let path = as_openapi_path(route.pattern);
+        let Some(operation) = doc["paths"][&path].get(route.method.to_lowercase()) else {
+            continue;
+        };
+        let requirements = operation.get("security").unwrap_or(&doc["security"]);
+        let public = requirements == &Value::Array(vec![]);
+        let expected_public = route.access == Access::Public;
+        assert_eq!(public, expected_public, "{} {path}: security", route.method);
+    }
+}
+
+/// One call to the demo: method, path, JSON body, the statuses it may answer.
+type Case = (&'static str, String, Option<Value>, &'static [u16]);
+
+/// Status, content type and JSON body (or the text, as a string) of one call to the demo.
+fn call_demo(
+    demo: &DemoEngine,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, String, Value) {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(20))
+        .build();
+    let request = agent
+        .request(method, &format!("{}{path}", demo.base_url))
+        .set("X-App-Key", key);
+    let result = match body {
+        Some(body) => request
+            .set("Content-Type", "application/json")
+            .send_string(&body.to_string()),
+        None if method == "GET" || method == "DELETE" => request.call(),
+        None => request.send_string(""),
+    };
+    let response = match result {
+        Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+        Err(error) => panic!("{method} {path}: {error}"),
+    };
+    let status = response.status();
+    let content_type = response.content_type().to_string();
+    let text = response.into_string().expect("body");
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, content_type, value)
+}
+
+#[test]
+fn demo_answers_match_the_document() {
+    let _watchdog = Watchdog::arm(Duration::from_secs(180), "demo_answers_match_the_document");
+    let demo = DemoEngine::start(2, 50).expect("start net-engine demo");
+    let doc = document();
+    let key = demo.key.clone();
+    let users_query =
+        "/api/v1/router/2/users?status=connected&q=a&sort=uptime&order=desc&page=2&per_page=5";
+    let mut cases: Vec<Case> = vec![
+        ("GET", "/api/v1/health".into(), None, &[200]),
+        ("GET", "/api/v1/routers".into(), None, &[200]),
+        ("POST", "/api/v1/routers/reload".into(), None, &[200]),
+        ("GET", "/api/v1/monitoring/targets".into(), None, &[200]),
+        ("GET", "/api/v1/router/1/health".into(), None, &[200]),
+        ("GET", "/api/v1/router/1/health?live=1".into(), None, &[200]),
+        (
+            "GET",
+            "/api/v1/router/1/users?per_page=1000".into(),
+            None,
+            &[200],
+        ),
+        ("GET", users_query.into(), None, &[200]),
+        ("GET", "/api/v1/router/1/profiles".into(), None, &[200]),
+        ("GET", "/api/v1/router/99/health".into(), None, &[404]),
+        ("GET", "/api/v1/router/abc/users".into(), None, &[400, 404]),
+        (
+            "GET",
+            "/api/v1/router/1/users?per_page=0".into(),
+            None,
+            &[400],
+        ),
+        (
+            "GET",
+            "/api/v1/router/1/traffic?user=nobody-here".into(),
+            None,
+            &[404],
+        ),
+        ("POST", "/api/v1/sync/1".into(), None, &[200]),
+        ("POST", "/api/v1/router/1/backup".into(), None, &[200]),
+        ("DELETE", "/api/v1/routers".into(), None, &[405]),
+    ];
+    // Every request example of the document, in order: create, change, kick, isolate; then
+    // the errors and the clean-up.
+    for (method, path) in [
+        ("POST", "/api/v1/secret"),
+        ("PUT", "/api/v1/secret/{user}"),
+        ("POST", "/api/v1/kick"),
+        ("POST", "/api/v1/isolate"),
+    ] {
+        let schema = request_schema(&doc, method, path).expect("request body");
+        let schema = resolve(&doc, schema).expect("request schema");
+        let concrete = path.replace("{user}", "demo-new-1");
+        cases.push((
+            method,
+            concrete,
+            Some(schema["example"].clone()),
+            &[200, 201],
+        ));
+    }
+    let duplicate = json!({ "router_id": 1, "user": "demo-new-1", "password": "x" });
+    let nameless = json!({ "router_id": 1, "user": "", "password": "x" });
+    let release = json!({ "router_id": 1, "action": "remove", "ip": "10.99.0.1" });
+    cases.push(("POST", "/api/v1/secret".into(), Some(duplicate), &[409]));
+    cases.push(("POST", "/api/v1/secret".into(), Some(nameless), &[400]));
+    cases.push(("POST", "/api/v1/isolate".into(), Some(release), &[200]));
+    let delete = "/api/v1/secret/demo-new-1?router_id=1&kick=1";
+    cases.push(("DELETE", delete.into(), None, &[200]));
+
+    let mut mismatches = Vec::new();
+    for (method, path, body, statuses) in &cases {
+        let (status, content_type, value) = call_demo(&demo, &key, method, path, body.as_ref());
+        let verdict = if !statuses.contains(&status) {
+            Err(format!(
+                "status {status}, expected one of {statuses:?}: {value}"
+            ))
+        } else if content_type != "application/json" {
+            Err(format!("content type {content_type}"))
+        } else {
+            // A 405 belongs to no operation of its own: check it against the path's GET.
+            let documented_method = if status == 405 { "GET" } else { method };
+            validate_response(&doc, documented_method, path, status, &value)
+        };
+        if let Err(why) = verdict {
+            mismatches.push(format!("{method} {path}: {why}"));
+        }
+    }
+    let (status, _, value) = call_demo(&demo, "not-the-key", "GET", "/api/v1/routers", None);
+    assert_eq!(status, 401);
+    validate_response(&doc, "GET", "/api/v1/routers", 401, &value).expect("401 body");
+
+    // Live traffic of a user the cache lists as connected (sessions come and go: retry).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let connected = "/api/v1/router/1/users?status=connected&per_page=5";
+    let mut answered = false;
+    while !answered && std::time::Instant::now() < deadline {
+        let (_, _, users) = call_demo(&demo, &key, "GET", connected, None);
+        let names: Vec<String> = users["users"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|user| user["name"].as_str().map(str::to_string))
+            .collect();
+        for name in names {
+            let path = format!("/api/v1/router/1/traffic?user={name}");
+            let (status, _, value) = call_demo(&demo, &key, "GET", &path, None);
+            if let Err(why) = validate_response(&doc, "GET", &path, status, &value) {
+                mismatches.push(format!("GET {path}: {why}"));
+            }
+            if status == 200 {
+                answered = true;
+                break;
+            }
+        }
+        if !answered {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    assert!(answered, "no connected user had live traffic within 60 s");
+    assert!(
+        mismatches.is_empty(),
+        "answers that break openapi.json:\n{}",
+        mismatches.join("\n")
+    );
 }
 
 #[test]
