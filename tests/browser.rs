@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::browser::{
-    artifact_path, require_browser_or_skip, Browser, DemoEngine, Watchdog,
+    artifact_path, raw_get, require_browser_or_skip, Browser, DemoEngine, Watchdog,
 };
 
 const ROUTERS: usize = 2;
@@ -63,6 +63,80 @@ fn dashboard_and_swagger_ui_work_in_headless_chromium() {
     if let Err(failure) = check_swagger_ui(&browser, &target) {
         let _ = browser.screenshot(&artifact_path("swagger-failure.png"));
         panic!("swagger ui: {failure}");
+    }
+}
+
+/// Static files over real HTTP (no browser needed): right content types and cache headers,
+/// the Swagger redirect, and no way out of the embedded table whatever the path says.
+#[test]
+fn static_files_are_typed_cached_and_confined() {
+    let _watchdog = Watchdog::arm(Duration::from_secs(120), "static files");
+    let demo = DemoEngine::start(1, 5).expect("start net-engine demo");
+    let base = &demo.base_url;
+    let files = [
+        ("/", "text/html; charset=utf-8"),
+        ("/index.html", "text/html; charset=utf-8"),
+        ("/app.js", "text/javascript; charset=utf-8"),
+        ("/app.css", "text/css; charset=utf-8"),
+        ("/favicon.svg", "image/svg+xml"),
+        ("/api/v1/openapi.json", "application/json"),
+        ("/api/v1/swagger/index.html", "text/html; charset=utf-8"),
+        (
+            "/api/v1/swagger/swagger-init.js",
+            "text/javascript; charset=utf-8",
+        ),
+        (
+            "/api/v1/swagger/swagger-ui-bundle.js",
+            "text/javascript; charset=utf-8",
+        ),
+        ("/api/v1/swagger/swagger-ui.css", "text/css; charset=utf-8"),
+    ];
+    for (path, content_type) in files {
+        let answer = raw_get(base, path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(answer.status, 200, "{path}");
+        assert_eq!(answer.header("content-type"), Some(content_type), "{path}");
+        assert_eq!(answer.header("cache-control"), Some("no-cache"), "{path}");
+        assert_eq!(
+            answer.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert!(!answer.body.is_empty(), "{path}");
+    }
+    for path in ["/api/v1/swagger/", "/api/v1/swagger"] {
+        let answer = raw_get(base, path).expect("swagger redirect");
+        assert_eq!(answer.status, 302, "{path}");
+        let location = answer.header("location");
+        assert_eq!(location, Some("/api/v1/swagger/index.html"), "{path}");
+    }
+    let attacks = [
+        "/../Cargo.toml",
+        "/../../../../etc/passwd",
+        "/%2e%2e/Cargo.toml",
+        "/%2E%2E%2FCargo.toml",
+        "/..%2f..%2fetc%2fpasswd",
+        "/app.js/../../Cargo.toml",
+        "/%5c..%5cCargo.toml",
+        "/app.js%00",
+        "//etc/passwd",
+        "/api/v1/swagger/../../../Cargo.toml",
+        "/api/v1/swagger/%2e%2e/%2e%2e/Cargo.toml",
+        "/api/v1/swagger/..%5c..%5cCargo.toml",
+        "/src/http/assets.rs",
+        "/assets/app.js",
+    ];
+    for path in attacks {
+        let answer = raw_get(base, path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(
+            matches!(answer.status, 400 | 404),
+            "{path}: status {}",
+            answer.status
+        );
+        let body = String::from_utf8_lossy(&answer.body);
+        assert!(
+            !body.contains("[package]") && !body.contains("root:"),
+            "{path}: {body}"
+        );
     }
 }
 

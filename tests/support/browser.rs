@@ -677,6 +677,66 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// One raw HTTP/1.1 GET, with the path sent exactly as given (no client-side clean-up of `..`
+/// or escapes), for testing what the server does with hostile paths.
+pub struct RawAnswer {
+    pub status: u16,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawAnswer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == &name.to_ascii_lowercase())
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+pub fn raw_get(base_url: &str, path: &str) -> Result<RawAnswer, String> {
+    use std::io::Write;
+    let address = base_url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("not an http URL: {base_url}"))?;
+    let mut stream =
+        std::net::TcpStream::connect(address).map_err(|e| format!("connect {address}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .and_then(|()| stream.set_write_timeout(Some(Duration::from_secs(10))))
+        .map_err(|e| format!("timeouts: {e}"))?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("send: {e}"))?;
+    let mut raw = Vec::new();
+    stream
+        .take(64 * 1024 * 1024)
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("read: {e}"))?;
+    let split = raw
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .ok_or("no end of headers")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("bad status line in {head:?}"))?;
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
+    Ok(RawAnswer {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    })
+}
+
 /// Where screenshots go: `$CARGO_TARGET_DIR`, else the crate's `target/`.
 pub fn artifact_path(file: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
