@@ -5,12 +5,14 @@
 mod support;
 
 mod api;
+mod browser;
 mod cli;
 mod client;
 mod events;
 mod faults;
 mod mysql;
 mod notify;
+mod openapi;
 mod ops;
 mod serve;
 mod sim;

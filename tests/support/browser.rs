@@ -1,0 +1,775 @@
+//! Drives Debian's headless chromium through chromedriver (W3C WebDriver over loopback HTTP),
+//! and starts `net-engine demo` for the browser tests.
+//!
+//! Everything binds 127.0.0.1 only. Every WebDriver call has a timeout, and a [`Watchdog`]
+//! kills the browser and the engine and fails the run if a test hangs anyway. No browser is
+//! downloaded: the test uses `/usr/bin/chromium` and `/usr/bin/chromedriver` from the
+//! `chromium` and `chromium-driver` packages (the README's test command installs them).
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// The W3C name of the key under which WebDriver returns an element reference.
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// Process groups to kill if the watchdog fires (chromedriver's group holds chromium too).
+static PROCESS_GROUPS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Whether the browser tests can run here. When they cannot: `Err` with the reason; the caller
+/// fails under CI (env `CI` set) and skips otherwise.
+pub fn browser_available() -> Result<(), String> {
+    for binary in [CHROMIUM, CHROMEDRIVER] {
+        if !Path::new(binary).exists() {
+            return Err(format!(
+                "{binary} is missing (apt-get install chromium chromium-driver)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `Some(())` when the browser test should run; `None` (after saying so) when it is skipped.
+/// Panics under CI, where a missing browser is a broken setup, not a reason to skip.
+pub fn require_browser_or_skip(test: &str) -> Option<()> {
+    match browser_available() {
+        Ok(()) => Some(()),
+        Err(reason) if std::env::var_os("CI").is_some() => {
+            panic!("{test}: {reason}; CI must have the browser")
+        }
+        Err(reason) => {
+            eprintln!("{test}: skipped: {reason}");
+            None
+        }
+    }
+}
+
+/// A port that was free a moment ago on 127.0.0.1 (for programs that need a fixed `--port`).
+fn free_loopback_port() -> Result<u16, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| format!("local_addr: {e}"))?
+        .port();
+    Ok(port)
+}
+
+/// A child process in its own process group, killed with that group on drop.
+pub struct ProcessGroup {
+    child: Child,
+}
+
+impl ProcessGroup {
+    pub fn spawn(mut command: Command, name: &str) -> Result<ProcessGroup, String> {
+        command.process_group(0);
+        let child = command
+            .spawn()
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
+        if let Ok(mut groups) = PROCESS_GROUPS.lock() {
+            groups.push(child.id());
+        }
+        Ok(ProcessGroup { child })
+    }
+
+    pub fn child_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    /// `Some(status)` when the process has already exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        let pid = self.child.id();
+        kill_group(pid);
+        let _ = self.child.wait();
+        if let Ok(mut groups) = PROCESS_GROUPS.lock() {
+            groups.retain(|group| *group != pid);
+        }
+    }
+}
+
+fn kill_group(pid: u32) {
+    // std has no killpg; the `kill` utility takes a negative pid for a whole process group.
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pid}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Fails the whole test binary if it is still running after `limit`: kills every process
+/// group started here, prints `what`, and exits 101 like a failed test. Disarmed on drop.
+pub struct Watchdog {
+    done: Arc<AtomicBool>,
+}
+
+impl Watchdog {
+    pub fn arm(limit: Duration, what: &str) -> Watchdog {
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&done);
+        let what = what.to_string();
+        thread::Builder::new()
+            .name("watchdog".into())
+            .spawn(move || {
+                let deadline = Instant::now() + limit;
+                while Instant::now() < deadline {
+                    if flag.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    thread::sleep(Duration::from_millis(200));
+                }
+                if flag.load(Ordering::SeqCst) {
+                    return;
+                }
+                eprintln!("watchdog: {what} still running after {limit:?}: killing it");
+                if let Ok(groups) = PROCESS_GROUPS.lock() {
+                    groups.iter().for_each(|pid| kill_group(*pid));
+                }
+                std::process::exit(101);
+            })
+            .expect("spawn watchdog");
+        Watchdog { done }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> Result<TempDir, String> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = std::env::temp_dir().join(format!(
+            "net-engine-{label}-{}-{}-{nanos}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&path).map_err(|e| format!("create {}: {e}", path.display()))?;
+        Ok(TempDir(path))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `net-engine demo` on 127.0.0.1:0, with the URL and key it printed.
+pub struct DemoEngine {
+    /// Base URL without the trailing slash, e.g. `http://127.0.0.1:41234`.
+    pub base_url: String,
+    pub key: String,
+    _process: ProcessGroup,
+}
+
+impl DemoEngine {
+    /// Starts the demo and waits (at most 60 s) for its `dashboard:` and `API key:` lines.
+    pub fn start(routers: u32, users: u32) -> Result<DemoEngine, String> {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_net-engine"));
+        command
+            .args(["demo", "--listen", "127.0.0.1:0"])
+            .args([
+                "--routers",
+                &routers.to_string(),
+                "--users",
+                &users.to_string(),
+            ])
+            .env_remove("APP_KEY")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut process = ProcessGroup::spawn(command, "net-engine demo")?;
+        let stdout = process
+            .child_mut()
+            .stdout
+            .take()
+            .ok_or("demo has no stdout")?;
+        let (lines_tx, lines_rx) = mpsc::channel::<String>();
+        thread::Builder::new()
+            .name("demo-stdout".into())
+            .spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    println!("demo: {line}");
+                    if lines_tx.send(line).is_err() {
+                        // Nobody listens any more; keep draining so the demo never blocks.
+                        continue;
+                    }
+                }
+            })
+            .map_err(|e| format!("spawn reader: {e}"))?;
+
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (mut base_url, mut key) = (None, None);
+        while base_url.is_none() || key.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err("demo did not print its URL and key within 60 s".into());
+            }
+            match lines_rx.recv_timeout(left.min(Duration::from_millis(500))) {
+                Ok(line) => {
+                    if let Some(url) = parse_after(&line, "dashboard:") {
+                        base_url = Some(url.trim_end_matches('/').to_string());
+                    } else if let Some(found) = parse_after(&line, "API key:") {
+                        key = Some(found.to_string());
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Some(status) = process.exited() {
+                        return Err(format!("demo exited early: {status}"));
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err("demo closed stdout before printing its URL and key".into());
+                }
+            }
+        }
+        Ok(DemoEngine {
+            base_url: base_url.unwrap_or_default(),
+            key: key.unwrap_or_default(),
+            _process: process,
+        })
+    }
+}
+
+/// The first whitespace-separated word after `label` in `line`.
+fn parse_after<'a>(line: &'a str, label: &str) -> Option<&'a str> {
+    let start = line.find(label)? + label.len();
+    line[start..].split_whitespace().next()
+}
+
+/// A WebDriver session on headless chromium. Dropping it ends the session and kills
+/// chromedriver's process group (which holds chromium).
+pub struct Browser {
+    agent: ureq::Agent,
+    session_url: String,
+    driver: Option<ProcessGroup>,
+    _profile: TempDir,
+}
+
+/// How the browser was told to fail, from WebDriver's error object.
+#[derive(Debug)]
+pub struct WebDriverError {
+    pub status: u16,
+    pub error: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for WebDriverError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "webdriver {} {}: {}",
+            self.status, self.error, self.message
+        )
+    }
+}
+
+impl Browser {
+    /// Starts chromedriver on a free loopback port and opens a headless chromium session.
+    pub fn launch() -> Result<Browser, String> {
+        let profile = TempDir::new("chromium")?;
+        let port = free_loopback_port()?;
+        let mut command = Command::new(CHROMEDRIVER);
+        command
+            .arg(format!("--port={port}"))
+            .arg(format!(
+                "--log-path={}",
+                profile.path().join("chromedriver.log").display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let driver = ProcessGroup::spawn(command, "chromedriver")?;
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            .build();
+        let driver_url = format!("http://127.0.0.1:{port}");
+
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = agent
+                .get(&format!("{driver_url}/status"))
+                .call()
+                .ok()
+                .and_then(|response| response.into_string().ok())
+                .and_then(|body| serde_json::from_str::<Value>(&body).ok())
+                .is_some_and(|status| status["value"]["ready"] == json!(true));
+            if ready {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err("chromedriver did not become ready within 20 s".into());
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+
+        let user_data_dir = profile.path().join("profile");
+        let arguments = vec![
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--no-default-browser-check".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-extensions".into(),
+            "--disable-default-apps".into(),
+            "--force-device-scale-factor=1".into(),
+            "--window-size=1440,1000".into(),
+            "--lang=en-US".into(),
+            // Belt and braces: no host name resolves, so nothing could reach past loopback
+            // even if a page tried. Attempts still show in the network log the test reads.
+            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1".into(),
+            format!("--user-data-dir={}", user_data_dir.display()),
+        ];
+        let capabilities = json!({
+            "capabilities": {
+                "alwaysMatch": {
+                    "browserName": "chrome",
+                    "goog:chromeOptions": { "binary": CHROMIUM, "args": arguments },
+                    "goog:loggingPrefs": { "performance": "ALL", "browser": "ALL" },
+                    "timeouts": { "implicit": 0, "pageLoad": 30000, "script": 30000 }
+                }
+            }
+        });
+        let mut browser = Browser {
+            agent,
+            session_url: String::new(),
+            driver: Some(driver),
+            _profile: profile,
+        };
+        let created = browser
+            .send("POST", &format!("{driver_url}/session"), Some(capabilities))
+            .map_err(|e| format!("cannot open a chromium session: {e}"))?;
+        let session = created["sessionId"]
+            .as_str()
+            .ok_or_else(|| format!("no sessionId in {created}"))?;
+        browser.session_url = format!("{driver_url}/session/{session}");
+        Ok(browser)
+    }
+
+    fn send(&self, method: &str, url: &str, body: Option<Value>) -> Result<Value, WebDriverError> {
+        let request = self
+            .agent
+            .request(method, url)
+            .set("Content-Type", "application/json");
+        let result = match body {
+            Some(body) => request.send_string(&body.to_string()),
+            None if method == "POST" => request.send_string("{}"),
+            None => request.call(),
+        };
+        let (status, text) = match result {
+            Ok(response) => (response.status(), read_body(response)),
+            Err(ureq::Error::Status(status, response)) => (status, read_body(response)),
+            Err(other) => {
+                return Err(WebDriverError {
+                    status: 0,
+                    error: "transport".into(),
+                    message: other.to_string(),
+                })
+            }
+        };
+        let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let value = parsed.get("value").cloned().unwrap_or(Value::Null);
+        if (200..300).contains(&status) {
+            Ok(value)
+        } else {
+            Err(WebDriverError {
+                status,
+                error: value["error"].as_str().unwrap_or("unknown").to_string(),
+                message: value["message"]
+                    .as_str()
+                    .unwrap_or(&text)
+                    .chars()
+                    .take(400)
+                    .collect(),
+            })
+        }
+    }
+
+    /// One WebDriver command on this session; `path` starts with `/` (`/url`, `/element`...).
+    pub fn command(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, WebDriverError> {
+        self.send(method, &format!("{}{path}", self.session_url), body)
+    }
+
+    pub fn goto(&self, url: &str) -> Result<(), String> {
+        self.command("POST", "/url", Some(json!({ "url": url })))
+            .map(|_| ())
+            .map_err(|e| format!("open {url}: {e}"))
+    }
+
+    pub fn current_url(&self) -> Result<String, String> {
+        self.command("GET", "/url", None)
+            .map(|value| value.as_str().unwrap_or_default().to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    /// The element matching `css` now, if any.
+    pub fn find(&self, css: &str) -> Result<Option<String>, String> {
+        let body = json!({ "using": "css selector", "value": css });
+        match self.command("POST", "/element", Some(body)) {
+            Ok(value) => Ok(value[ELEMENT_KEY].as_str().map(str::to_string)),
+            Err(e) if e.error == "no such element" => Ok(None),
+            Err(e) => Err(format!("find {css}: {e}")),
+        }
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) in the page and returns its value.
+    pub fn execute(&self, script: &str, args: Vec<Value>) -> Result<Value, String> {
+        self.command(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": script, "args": args })),
+        )
+        .map_err(|e| format!("script failed: {e}\n{script}"))
+    }
+
+    /// Polls `check` every 100 ms until it returns `Some`, or fails after `timeout` naming `what`
+    /// and the last value seen.
+    pub fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut(&Browser) -> Result<Option<T>, String>,
+    ) -> Result<T, String> {
+        let deadline = Instant::now() + timeout;
+        let mut last_error = String::new();
+        loop {
+            match check(self) {
+                Ok(Some(found)) => return Ok(found),
+                Ok(None) => {}
+                Err(e) => last_error = e,
+            }
+            if Instant::now() > deadline {
+                let detail = if last_error.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (last error: {last_error})")
+                };
+                return Err(format!(
+                    "timed out after {timeout:?} waiting for {what}{detail}"
+                ));
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until a visible element matches `css`; returns its reference.
+    pub fn wait_visible(&self, css: &str, timeout: Duration) -> Result<String, String> {
+        self.wait_for(&format!("{css} to be visible"), timeout, |browser| {
+            let Some(element) = browser.find(css)? else {
+                return Ok(None);
+            };
+            let shown = browser
+                .command("GET", &format!("/element/{element}/displayed"), None)
+                .map_err(|e| e.to_string())?;
+            Ok((shown == json!(true)).then_some(element))
+        })
+    }
+
+    pub fn click(&self, css: &str) -> Result<(), String> {
+        let element = self.wait_visible(css, Duration::from_secs(10))?;
+        // WebDriver scrolls a target only just into view, where the sticky top bar may cover
+        // it: centre it first when something else is on top of its middle.
+        self.execute(
+            "const e = arguments[0]; const r = e.getBoundingClientRect();\
+             const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);\
+             if (!hit || !(hit === e || e.contains(hit))) e.scrollIntoView({ block: 'center' });",
+            vec![json!({ ELEMENT_KEY: element })],
+        )?;
+        self.command("POST", &format!("/element/{element}/click"), None)
+            .map(|_| ())
+            .map_err(|e| format!("click {css}: {e}"))
+    }
+
+    /// Clears the input matching `css`, then types `text` into it like a user.
+    pub fn type_into(&self, css: &str, text: &str) -> Result<(), String> {
+        let element = self.wait_visible(css, Duration::from_secs(10))?;
+        self.command("POST", &format!("/element/{element}/clear"), None)
+            .map_err(|e| format!("clear {css}: {e}"))?;
+        if text.is_empty() {
+            // Clearing fires no input event; the page listens for one.
+            self.execute(
+                "arguments[0].dispatchEvent(new Event('input', { bubbles: true }));",
+                vec![json!({ ELEMENT_KEY: element })],
+            )?;
+            return Ok(());
+        }
+        self.command(
+            "POST",
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
+        )
+        .map(|_| ())
+        .map_err(|e| format!("type into {css}: {e}"))
+    }
+
+    /// The rendered text of the first element matching `css`, `None` when there is none.
+    pub fn text(&self, css: &str) -> Result<Option<String>, String> {
+        let value = self.execute(
+            "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;",
+            vec![json!(css)],
+        )?;
+        Ok(value.as_str().map(|text| text.trim().to_string()))
+    }
+
+    /// Attribute `name` of every element matching `css`, in document order.
+    pub fn attributes(&self, css: &str, name: &str) -> Result<Vec<String>, String> {
+        let value = self.execute(
+            "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.getAttribute(arguments[1]) || '');",
+            vec![json!(css), json!(name)],
+        )?;
+        Ok(value
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|item| item.as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Saves a PNG of the viewport.
+    pub fn screenshot(&self, path: &Path) -> Result<(), String> {
+        let encoded = self
+            .command("GET", "/screenshot", None)
+            .map_err(|e| format!("screenshot: {e}"))?;
+        let png = decode_base64(encoded.as_str().unwrap_or_default())?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        std::fs::write(path, png).map_err(|e| format!("write {}: {e}", path.display()))
+    }
+
+    /// Every URL the browser asked for since the last call (from Chrome's performance log of
+    /// DevTools `Network.requestWillBeSent` events, so failed and blocked requests count too).
+    pub fn requested_urls(&self) -> Result<Vec<String>, String> {
+        let entries = self
+            .command("POST", "/se/log", Some(json!({ "type": "performance" })))
+            .map_err(|e| format!("performance log: {e}"))?;
+        let mut urls = Vec::new();
+        for entry in entries.as_array().into_iter().flatten() {
+            let Some(message) = entry["message"].as_str() else {
+                continue;
+            };
+            let Ok(event) = serde_json::from_str::<Value>(message) else {
+                continue;
+            };
+            if event["message"]["method"] == "Network.requestWillBeSent" {
+                if let Some(url) = event["message"]["params"]["request"]["url"].as_str() {
+                    urls.push(url.to_string());
+                }
+            }
+        }
+        Ok(urls)
+    }
+
+    /// Console messages of level SEVERE since the last call (JS exceptions, failed loads).
+    pub fn severe_console_messages(&self) -> Result<Vec<String>, String> {
+        let entries = self
+            .command("POST", "/se/log", Some(json!({ "type": "browser" })))
+            .map_err(|e| format!("browser log: {e}"))?;
+        Ok(entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .filter_map(|entry| entry["message"].as_str().map(str::to_string))
+            .collect())
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session_url.is_empty() {
+            let _ = self.agent.delete(&self.session_url).call();
+        }
+        self.driver.take();
+    }
+}
+
+fn read_body(response: ureq::Response) -> String {
+    let mut text = String::new();
+    let _ = response
+        .into_reader()
+        .take(64 * 1024 * 1024)
+        .read_to_string(&mut text);
+    text
+}
+
+/// Standard base64 (with padding), as WebDriver sends screenshots.
+pub fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
+    fn sextet(byte: u8) -> Option<u32> {
+        match byte {
+            b'A'..=b'Z' => Some(u32::from(byte - b'A')),
+            b'a'..=b'z' => Some(u32::from(byte - b'a') + 26),
+            b'0'..=b'9' => Some(u32::from(byte - b'0') + 52),
+            b'+' => Some(62),
+            b'/' => Some(63),
+            _ => None,
+        }
+    }
+    let clean: Vec<u8> = text
+        .bytes()
+        .filter(|byte| !byte.is_ascii_whitespace())
+        .collect();
+    let data = clean
+        .strip_suffix(b"==")
+        .unwrap_or(clean.strip_suffix(b"=").unwrap_or(clean.as_slice()));
+    let mut out = Vec::with_capacity(data.len() * 3 / 4);
+    for chunk in data.chunks(4) {
+        let mut buffer = 0u32;
+        for (index, byte) in chunk.iter().enumerate() {
+            let value = sextet(*byte).ok_or_else(|| format!("bad base64 byte {byte}"))?;
+            buffer |= value << (18 - 6 * index);
+        }
+        let bytes = buffer.to_be_bytes();
+        let produced = match chunk.len() {
+            4 => 3,
+            3 => 2,
+            2 => 1,
+            _ => return Err("truncated base64".into()),
+        };
+        out.extend_from_slice(&bytes[1..1 + produced]);
+    }
+    Ok(out)
+}
+
+/// One raw HTTP/1.1 GET, with the path sent exactly as given (no client-side clean-up of `..`
+/// or escapes), for testing what the server does with hostile paths.
+pub struct RawAnswer {
+    pub status: u16,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawAnswer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == &name.to_ascii_lowercase())
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+pub fn raw_get(base_url: &str, path: &str) -> Result<RawAnswer, String> {
+    use std::io::Write;
+    let address = base_url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("not an http URL: {base_url}"))?;
+    let mut stream =
+        std::net::TcpStream::connect(address).map_err(|e| format!("connect {address}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .and_then(|()| stream.set_write_timeout(Some(Duration::from_secs(10))))
+        .map_err(|e| format!("timeouts: {e}"))?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("send: {e}"))?;
+    let mut raw = Vec::new();
+    stream
+        .take(64 * 1024 * 1024)
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("read: {e}"))?;
+    let split = raw
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .ok_or("no end of headers")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("bad status line in {head:?}"))?;
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
+    Ok(RawAnswer {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    })
+}
+
+/// Where screenshots go: `$CARGO_TARGET_DIR`, else the crate's `target/`.
+pub fn artifact_path(file: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_decodes_every_padding_length() {
+        assert_eq!(decode_base64("").unwrap(), b"");
+        assert_eq!(decode_base64("Zg==").unwrap(), b"f");
+        assert_eq!(decode_base64("Zm8=").unwrap(), b"fo");
+        assert_eq!(decode_base64("Zm9v").unwrap(), b"foo");
+        assert_eq!(decode_base64("Zm9vYmFy\n").unwrap(), b"foobar");
+        assert_eq!(decode_base64("iVBORw0KGgo=").unwrap(), b"\x89PNG\r\n\x1a\n");
+        assert!(decode_base64("Zm9v!").is_err());
+    }
+
+    #[test]
+    fn demo_banner_lines_parse() {
+        assert_eq!(
+            parse_after("  dashboard: http://127.0.0.1:4321/", "dashboard:"),
+            Some("http://127.0.0.1:4321/")
+        );
+        assert_eq!(
+            parse_after("  API key:   abc123", "API key:"),
+            Some("abc123")
+        );
+        assert_eq!(parse_after("net-engine demo: 3 routers", "API key:"), None);
+    }
+}
