@@ -184,8 +184,8 @@ fn run_endpoint(
 ) -> Result<ApiResponse, ApiError> {
     match endpoint {
         Endpoint::Health => handlers::health(state, request, params),
-        Endpoint::OpenApi => Ok(static_response(assets::openapi())),
-        Endpoint::Swagger => swagger(params),
+        Endpoint::OpenApi => Ok(static_response(assets::openapi(), request)),
+        Endpoint::Swagger => swagger(params, request),
         Endpoint::Routers => handlers::routers(state, request, params),
         Endpoint::RoutersReload => handlers::routers_reload(state, request, params),
         Endpoint::MonitoringTargets => handlers::monitoring_targets(state, request, params),
@@ -204,13 +204,13 @@ fn run_endpoint(
         Endpoint::Dashboard => {
             let path = request.path.as_str();
             assets::dashboard_asset(path)
-                .map(static_response)
+                .map(|asset| static_response(asset, request))
                 .ok_or_else(ApiError::not_found)
         }
     }
 }
 
-fn swagger(params: &Params) -> Result<ApiResponse, ApiError> {
+fn swagger(params: &Params, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let rest = params.get("rest").unwrap_or_default();
     if rest.is_empty() {
         return Ok(ApiResponse {
@@ -221,19 +221,33 @@ fn swagger(params: &Params) -> Result<ApiResponse, ApiError> {
         });
     }
     assets::swagger_asset(rest)
-        .map(static_response)
+        .map(|asset| static_response(asset, request))
         .ok_or_else(ApiError::not_found)
 }
 
-fn static_response(asset: assets::Asset) -> ApiResponse {
+/// A static file, or 304 when the client's `If-None-Match` already names its ETag.
+fn static_response(asset: assets::Asset, request: &ApiRequest) -> ApiResponse {
+    let mut headers = vec![
+        ("Cache-Control", asset.cache_control.into()),
+        ("X-Content-Type-Options", "nosniff".into()),
+        ("ETag", asset.etag.into()),
+    ];
+    if let Some(policy) = asset.content_security_policy {
+        headers.push(("Content-Security-Policy", policy.into()));
+    }
+    let unchanged = request
+        .if_none_match
+        .as_deref()
+        .is_some_and(|tags| asset.matches_if_none_match(tags));
     ApiResponse {
-        status: 200,
+        status: if unchanged { 304 } else { 200 },
         content_type: asset.content_type,
-        body: asset.body.to_vec(),
-        headers: vec![
-            ("Cache-Control", asset.cache_control.into()),
-            ("X-Content-Type-Options", "nosniff".into()),
-        ],
+        body: if unchanged {
+            Vec::new()
+        } else {
+            asset.body.to_vec()
+        },
+        headers,
     }
 }
 
@@ -367,6 +381,7 @@ fn serve_one(mut request: tiny_http::Request, state: &AppState, next_id: &Atomic
                 body,
                 request_id,
             );
+            api_request.if_none_match = header_value(&request, "If-None-Match");
             api_request.bearer = header_value(&request, "Authorization")
                 .and_then(|v| v.strip_prefix("Bearer ").map(|t| t.trim().to_owned()));
             dispatch(state, &api_request)

@@ -14,6 +14,8 @@ pub struct ApiRequest {
     /// The token of an `Authorization: Bearer` header (accepted on `/metrics`, which
     /// Prometheus before 2.55 can only authenticate this way).
     pub bearer: Option<String>,
+    /// `If-None-Match`, for static files.
+    pub if_none_match: Option<String>,
     pub body: Vec<u8>,
     pub request_id: u64,
 }
@@ -37,6 +39,7 @@ impl ApiRequest {
             query,
             app_key,
             bearer: None,
+            if_none_match: None,
             body,
             request_id,
         }
