@@ -389,9 +389,10 @@ fn serve_one(mut request: tiny_http::Request, state: &AppState, next_id: &Atomic
         Err(error) => (ApiResponse::from_error(&error), "unmatched"),
     };
     let status = response.status;
-    write_response(request, response, request_id, state.cors_origin.as_deref());
+    // Counted before the answer leaves, so a client that reads /metrics next sees it.
     let elapsed = started.elapsed();
     state.hooks.http_request(route, status, elapsed);
+    write_response(request, response, request_id, state.cors_origin.as_deref());
     log::info!(
         "req={request_id} {method} {path} {status} {:.1}ms",
         elapsed.as_secs_f64() * 1000.0
