@@ -53,3 +53,28 @@ fn ready_reaches_an_abstract_socket_named_with_at() {
     drop(socket);
     assert!(notify(&format!("@{name}"), READY).is_err());
 }
+
+#[test]
+fn the_binary_sends_ready_after_warm_up_and_stopping_on_sigterm() {
+    use crate::support::process::{command, spawn_and_read};
+    let directory = std::env::temp_dir().join(unique_name("bin"));
+    std::fs::create_dir(&directory).unwrap();
+    let path = directory.join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    let mut demo = command(&[
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--routers",
+        "1",
+        "--users",
+        "10",
+    ]);
+    demo.env("NOTIFY_SOCKET", &path);
+    let (mut child, _lines) = spawn_and_read(demo, |l| l.iter().any(|x| x.contains("API key:")));
+    assert_eq!(receive(&socket), "READY=1");
+    let status = child.terminate(Duration::from_secs(5));
+    assert_eq!(receive(&socket), "STOPPING=1");
+    assert!(status.success(), "{status:?}");
+    std::fs::remove_dir_all(&directory).unwrap();
+}

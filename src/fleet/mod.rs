@@ -132,6 +132,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_panicking_router_body_is_restarted_and_shown_offline() {
+        let cell = SnapshotCell::new(RouterSnapshot::new(RouterId(4), "r4", "127.0.0.1", 1));
+        let mut runs = 0;
+        let mut seen_after_panic = None;
+        supervise(RouterId(4), &cell, Duration::ZERO, || {
+            runs += 1;
+            if runs == 1 {
+                panic!("bad reply shape");
+            }
+            seen_after_panic = Some(cell.load());
+        });
+        assert_eq!(runs, 2);
+        let snapshot = seen_after_panic.unwrap();
+        assert_eq!(snapshot.state, RouterState::Offline);
+        assert_eq!(
+            snapshot.last_error.as_deref(),
+            Some("internal error: bad reply shape")
+        );
+    }
+
+    #[test]
     fn argument_traps_name_their_attribute() {
         assert_eq!(
             refused_attribute("input does not match any value of profile"),
@@ -444,8 +465,16 @@ impl Drop for Fleet {
 
 /// Runs the actor, restarting it after a panic; a panic never leaves this thread.
 fn run_supervised(actor: &mut RouterActor) {
+    let id = actor.config.id;
+    let cell = Arc::clone(&actor.cell);
+    supervise(id, &cell, Duration::from_millis(500), || actor.run());
+}
+
+/// Calls `body` until it returns normally. After a panic the router is shown offline with
+/// the panic message, and `body` runs again after `pause`.
+fn supervise(id: RouterId, cell: &SnapshotCell, pause: Duration, mut body: impl FnMut()) {
     loop {
-        match catch_unwind(AssertUnwindSafe(|| actor.run())) {
+        match catch_unwind(AssertUnwindSafe(&mut body)) {
             Ok(()) => return,
             Err(panic) => {
                 let message = panic
@@ -453,17 +482,14 @@ fn run_supervised(actor: &mut RouterActor) {
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".into());
-                log::error!(
-                    "router {}: thread panicked ({message}); restarting it",
-                    actor.config.id
-                );
-                actor.cell.update(|s| {
+                log::error!("router {id}: thread panicked ({message}); restarting it");
+                cell.update(|s| {
                     s.state = RouterState::Offline;
                     s.unavailable = true;
                     s.warm = true;
                     s.last_error = Some(format!("internal error: {message}"));
                 });
-                std::thread::sleep(Duration::from_millis(500));
+                std::thread::sleep(pause);
             }
         }
     }
