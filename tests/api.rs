@@ -580,3 +580,48 @@ fn not_found_invalid_fields_large_bodies_and_wrong_methods() {
         assert!(answer.allow.is_some());
     }
 }
+
+#[test]
+fn changes_show_in_the_cached_lists_without_waiting_for_a_poll() {
+    let _watchdog = Watchdog::new("cache_after_change", Duration::from_secs(30));
+    let sim = simulator(1, 10);
+    let settings = net_engine::fleet::FleetSettings {
+        poll_interval: Duration::from_secs(600),
+        ..fast_settings()
+    };
+    let engine = TestEngine::start(router_configs(&sim), settings);
+    let listed =
+        |q: &str| engine.get(&format!("/api/v1/router/1/users?q={q}")).body["users"].clone();
+    let created = engine.post(
+        "/api/v1/secret",
+        &json!({"router_id": 1, "user": "fresh-user", "password": "pw"}),
+    );
+    assert_eq!(created.status, 201);
+    assert_eq!(listed("fresh-user")[0]["name"], "fresh-user");
+    let online = sim.routers()[0]
+        .with_state(|s| s.active_names())
+        .into_iter()
+        .find(|n| n != "alice")
+        .unwrap();
+    assert_eq!(
+        engine
+            .post("/api/v1/kick", &json!({"router_id": 1, "user": online}))
+            .body["kicked"],
+        1
+    );
+    let row = listed(&online)
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == online.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(row["status"], "offline");
+    assert_eq!(
+        engine
+            .delete("/api/v1/secret/fresh-user?router_id=1")
+            .status,
+        200
+    );
+    assert_eq!(listed("fresh-user"), json!([]));
+}

@@ -241,9 +241,18 @@ impl RouterActor {
                         client.quit(Instant::now() + Duration::from_millis(500));
                         return SessionEnd::Stop;
                     };
+                    let changes_lists = command.changes_secrets_or_sessions();
                     if let Err(error) = self.execute(&mut client, command) {
                         client.shutdown();
                         return SessionEnd::Lost(error);
+                    }
+                    // Show a change in the cached lists at once rather than at the next
+                    // poll, unless callers are waiting (then the next tick does it).
+                    if changes_lists && self.commands.is_empty() {
+                        if let Err(error) = self.poll(&mut client) {
+                            client.shutdown();
+                            return SessionEnd::Lost(error);
+                        }
                     }
                 }
                 recv(ticker) -> _ => {

@@ -131,6 +131,17 @@ impl Command {
         )
     }
 
+    /// True for commands after which the cached secret or session list is out of date.
+    pub fn changes_secrets_or_sessions(&self) -> bool {
+        matches!(
+            self,
+            Command::AddSecret(..)
+                | Command::UpdateSecret(..)
+                | Command::DeleteSecret(..)
+                | Command::Kick(..)
+        )
+    }
+
     /// Answers the command with `error` without running it.
     pub fn fail(self, error: FleetError) {
         match self {
