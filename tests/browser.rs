@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::browser::{
-    artifact_path, raw_get, require_browser_or_skip, Browser, DemoEngine, Watchdog,
+    artifact_path, raw_get, require_browser_or_skip, watchdog, Browser, DemoEngine,
 };
 
 const ROUTERS: usize = 2;
@@ -52,7 +52,7 @@ fn dashboard_and_swagger_ui_work_in_headless_chromium() {
     if require_browser_or_skip(test).is_none() {
         return;
     }
-    let _watchdog = Watchdog::arm(Duration::from_secs(300), test);
+    let _watchdog = watchdog(Duration::from_secs(300), test);
     let target = target();
     let browser = Browser::launch().expect("launch chromium");
 
@@ -70,7 +70,7 @@ fn dashboard_and_swagger_ui_work_in_headless_chromium() {
 /// the Swagger redirect, and no way out of the embedded table whatever the path says.
 #[test]
 fn static_files_are_typed_cached_and_confined() {
-    let _watchdog = Watchdog::arm(Duration::from_secs(120), "static files");
+    let _watchdog = watchdog(Duration::from_secs(120), "static files");
     let demo = DemoEngine::start(1, 5).expect("start net-engine demo");
     let base = &demo.base_url;
     let files = [

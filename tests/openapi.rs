@@ -12,7 +12,7 @@ use std::time::Duration;
 use net_engine::http::routes::{Access, ROUTES};
 use serde_json::{json, Value};
 
-use crate::support::browser::{DemoEngine, Watchdog};
+use crate::support::browser::{watchdog, DemoEngine};
 use crate::support::openapi::{
     check_schema_keywords, document, documented_routes, lookup_ref, request_schema, resolve,
     response_schema, undocumented_routes, validate, validate_response, METHODS,
@@ -192,7 +192,7 @@ fn call_demo(
 
 #[test]
 fn demo_answers_match_the_document() {
-    let _watchdog = Watchdog::arm(Duration::from_secs(180), "demo_answers_match_the_document");
+    let _watchdog = watchdog(Duration::from_secs(180), "demo_answers_match_the_document");
     let demo = DemoEngine::start(2, 50).expect("start net-engine demo");
     let doc = document();
     let key = demo.key.clone();

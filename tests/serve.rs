@@ -2,14 +2,14 @@
 //! hot reload after INSERT / UPDATE / disable / DELETE, user sync, a database outage while
 //! serving, and a database that is not there at start.
 
-use crate::support::engine::{simulator, Watchdog};
+use crate::support::engine::{eventually, simulator, Watchdog};
 use crate::support::mysql::{test_settings, PrivateServer};
 use crate::support::process::{command, free_port, wait_for_http, ChildGuard};
 use mysql::prelude::Queryable;
 use net_engine::store::{DbSettings, MysqlStore};
 use serde_json::{json, Value};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const KEY: &str = "serve-test-key-0123456789";
 
@@ -56,14 +56,6 @@ fn count_users(conn: &mut mysql::Conn, router: u64) -> u64 {
     )
     .unwrap()
     .unwrap_or(0)
-}
-
-fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

@@ -241,18 +241,9 @@ impl RouterActor {
                         client.quit(Instant::now() + Duration::from_millis(500));
                         return SessionEnd::Stop;
                     };
-                    let changes_lists = command.changes_secrets_or_sessions();
                     if let Err(error) = self.execute(&mut client, command) {
                         client.shutdown();
                         return SessionEnd::Lost(error);
-                    }
-                    // Show a change in the cached lists at once rather than at the next
-                    // poll, unless callers are waiting (then the next tick does it).
-                    if changes_lists && self.commands.is_empty() {
-                        if let Err(error) = self.poll(&mut client) {
-                            client.shutdown();
-                            return SessionEnd::Lost(error);
-                        }
                     }
                 }
                 recv(ticker) -> _ => {
@@ -272,6 +263,17 @@ impl RouterActor {
         let resource = client.resource(deadline)?;
         let rtt = started.elapsed();
         self.observer.command_finished(self.config.id, rtt);
+        let now = SystemTime::now();
+        self.cell.update(|s| {
+            s.resource = Some(resource);
+            s.resource_at = Some(now);
+            s.rtt_ms = Some(rtt.as_secs_f64() * 1000.0);
+        });
+        self.refresh_lists(client, deadline)
+    }
+
+    /// Re-reads sessions and secrets; publishes them with their events.
+    fn refresh_lists(&mut self, client: &mut Client, deadline: Instant) -> Result<(), RouterError> {
         let sessions = self.timed(|| client.active_sessions(deadline))?;
         let secrets = self.timed(|| client.secrets(deadline))?;
         let now = SystemTime::now();
@@ -279,13 +281,10 @@ impl RouterActor {
         let secrets = Arc::new(secrets);
         let json = Arc::new(targets_json(self.config.id, &sessions));
         self.cell.update(|s| {
-            s.resource = Some(resource);
-            s.resource_at = Some(now);
             s.sessions = Arc::clone(&sessions);
             s.targets_json = Arc::clone(&json);
             s.secrets = Arc::clone(&secrets);
             s.last_poll_at = Some(now);
-            s.rtt_ms = Some(rtt.as_secs_f64() * 1000.0);
         });
         self.session_events(&sessions);
         let fingerprint = fingerprint_secrets(&secrets);
@@ -353,7 +352,10 @@ impl RouterActor {
         }
         let started = Instant::now();
         let mut connectivity: Option<RouterError> = None;
+        let changes_lists = command.changes_secrets_or_sessions();
         // Each arm answers its caller and keeps connectivity errors for the recycle decision.
+        // After a change, the cached lists are re-read before the answer, so a caller that
+        // reads them next sees its own change.
         macro_rules! answer {
             ($job:expr, $result:expr) => {{
                 let result = $result;
@@ -368,6 +370,17 @@ impl RouterActor {
                     }
                     Err(Failure::Fleet(e)) => Err(e),
                 };
+                if changes_lists && mapped.is_ok() && connectivity.is_none() {
+                    if let Err(e) = self.refresh_lists(client, deadline) {
+                        log::warn!(
+                            "router {}: cannot re-read lists after a change: {e}",
+                            self.config.id
+                        );
+                        if e.is_connectivity_error() {
+                            connectivity = Some(e);
+                        }
+                    }
+                }
                 $job.finish(mapped);
             }};
         }

@@ -6,14 +6,15 @@
 //! downloaded: the test uses `/usr/bin/chromium` and `/usr/bin/chromedriver` from the
 //! `chromium` and `chromium-driver` packages (the README's test command installs them).
 
+pub use super::wait::Watchdog;
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -113,45 +114,13 @@ fn kill_group(pid: u32) {
         .status();
 }
 
-/// Fails the whole test binary if it is still running after `limit`: kills every process
-/// group started here, prints `what`, and exits 101 like a failed test. Disarmed on drop.
-pub struct Watchdog {
-    done: Arc<AtomicBool>,
-}
-
-impl Watchdog {
-    pub fn arm(limit: Duration, what: &str) -> Watchdog {
-        let done = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&done);
-        let what = what.to_string();
-        thread::Builder::new()
-            .name("watchdog".into())
-            .spawn(move || {
-                let deadline = Instant::now() + limit;
-                while Instant::now() < deadline {
-                    if flag.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    thread::sleep(Duration::from_millis(200));
-                }
-                if flag.load(Ordering::SeqCst) {
-                    return;
-                }
-                eprintln!("watchdog: {what} still running after {limit:?}: killing it");
-                if let Ok(groups) = PROCESS_GROUPS.lock() {
-                    groups.iter().for_each(|pid| kill_group(*pid));
-                }
-                std::process::exit(101);
-            })
-            .expect("spawn watchdog");
-        Watchdog { done }
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.done.store(true, Ordering::SeqCst);
-    }
+/// The shared watchdog, killing every process group started here before it fails the run.
+pub fn watchdog(limit: Duration, what: &str) -> Watchdog {
+    Watchdog::with_action(what, limit, || {
+        if let Ok(groups) = PROCESS_GROUPS.lock() {
+            groups.iter().for_each(|pid| kill_group(*pid));
+        }
+    })
 }
 
 /// A directory under the system temp dir, removed on drop.

@@ -9,7 +9,6 @@ use net_engine::sim::{Fault, SimConfig, Simulator};
 use net_engine::webhook::WebhookSender;
 use serde_json::Value;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -308,42 +307,4 @@ impl Drop for TestEngine {
     }
 }
 
-/// Aborts the whole test binary if the guarded test runs longer than `limit`:
-/// a hung test must fail, not hang CI.
-pub struct Watchdog {
-    done: Arc<AtomicBool>,
-}
-
-impl Watchdog {
-    pub fn new(name: &'static str, limit: Duration) -> Watchdog {
-        let done = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&done);
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + limit;
-            while Instant::now() < deadline {
-                if flag.load(Ordering::SeqCst) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            eprintln!("watchdog: test {name} still running after {limit:?}; aborting");
-            std::process::abort();
-        });
-        Watchdog { done }
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.done.store(true, Ordering::SeqCst);
-    }
-}
-
-/// Polls `check` every 20 ms until it is true (panics with `what` after `limit`).
-pub fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+pub use super::wait::{eventually, Watchdog};

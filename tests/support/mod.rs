@@ -8,3 +8,4 @@ pub mod openapi;
 pub mod ops;
 pub mod process;
 pub mod sim;
+pub mod wait;

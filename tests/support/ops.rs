@@ -5,7 +5,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One request as the receiver saw it.
 #[derive(Clone, Debug)]
@@ -163,19 +163,7 @@ impl Drop for SilentListener {
     }
 }
 
-/// Polls `condition` every 5 ms until it holds (true) or `timeout` passes (false).
-pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
+pub use super::wait::wait_until;
 
 /// Runs `test` on its own thread and fails if it has not finished within `limit`, so a hung
 /// test fails instead of hanging the run. Panics inside `test` are re-raised.
