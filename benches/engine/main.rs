@@ -23,7 +23,6 @@ pub use reconnect::ReconnectResult;
 pub use scale::ScaleResult;
 
 use serde::Serialize;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -166,18 +165,18 @@ pub fn run_selected(quick: bool, only: &[String]) -> BenchResult<Report> {
         seconds: 0.0,
         load_average_after: 0.0,
     };
+    // eprintln!, so the test harness captures it when the smoke test runs this.
     let progress = |name: &str, rows: Vec<[String; 2]>, at: Instant| {
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "== {name} ({:.1} s)", at.elapsed().as_secs_f64());
+        eprintln!("== {name} ({:.1} s)", at.elapsed().as_secs_f64());
         for [what, figure] in rows {
-            let _ = writeln!(err, "   {what}: {figure}");
+            eprintln!("   {what}: {figure}");
         }
     };
     macro_rules! scenario {
         ($name:literal, $module:ident, $field:ident) => {
             if wanted($name) {
                 let at = Instant::now();
-                let _ = writeln!(std::io::stderr(), "-- {} ...", $name);
+                eprintln!("-- {} ...", $name);
                 let result = $module::run(quick)?;
                 write_json(&dir, $name, &result)?;
                 progress($name, result.rows(), at);
