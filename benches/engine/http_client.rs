@@ -4,7 +4,7 @@
 //! Reads `Content-Length` and `chunked` bodies into a reused buffer; reconnects once when a
 //! kept-alive connection turns out to be closed (the usual keep-alive race).
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -162,8 +162,7 @@ pub fn read_response<R: BufRead>(
     if chunked {
         read_chunked(reader, line, body)?;
     } else if let Some(length) = content_length {
-        body.resize(length, 0);
-        reader.read_exact(body)?;
+        read_exactly(reader, length, body)?;
     } else {
         reader.read_to_end(body)?;
         keep_alive = false;
@@ -175,6 +174,17 @@ pub fn read_response<R: BufRead>(
         },
         keep_alive,
     ))
+}
+
+/// Appends exactly `length` bytes to `body` (into spare capacity: no zeroing first).
+fn read_exactly<R: BufRead>(reader: &mut R, length: usize, body: &mut Vec<u8>) -> io::Result<()> {
+    body.reserve(length);
+    let expected = body.len() + length;
+    reader.take(length as u64).read_to_end(body)?;
+    if body.len() != expected {
+        return Err(eof("the body"));
+    }
+    Ok(())
 }
 
 fn read_chunked<R: BufRead>(
@@ -199,9 +209,7 @@ fn read_chunked<R: BufRead>(
                 }
             }
         }
-        let start = body.len();
-        body.resize(start + size, 0);
-        reader.read_exact(&mut body[start..])?;
+        read_exactly(reader, size, body)?;
         let mut crlf = [0u8; 2];
         reader.read_exact(&mut crlf)?;
     }
