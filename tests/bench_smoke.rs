@@ -45,9 +45,16 @@ fn quick_benchmark_runs_every_scenario() {
         reads.engine.connects, reads.clients as u64,
         "keep-alive held"
     );
-    match &reads.nginx {
-        Some(nginx) => assert!(nginx.requests > 0 && nginx.errors == 0, "{nginx:?}"),
-        None => assert!(reads.nginx_note.is_some(), "a missing nginx is said"),
+    assert!(
+        reads.page_bytes > 0 && reads.page_engine.count > 0,
+        "{reads:?}"
+    );
+    match (&reads.nginx, &reads.page_nginx) {
+        (Some(nginx), Some(page)) => {
+            assert!(nginx.requests > 0 && nginx.errors == 0, "{nginx:?}");
+            assert_eq!(page.count, reads.page_engine.count);
+        }
+        _ => assert!(reads.nginx_note.is_some(), "a missing nginx is said"),
     }
 
     let scale = report.scale.as_ref().expect("scale ran");

@@ -307,12 +307,14 @@ pub fn nginx_binary() -> Option<PathBuf> {
 }
 
 impl Nginx {
-    /// Serves `body` at `/<file_name>` from `dir` (created; must be readable by nginx workers).
-    pub fn start(binary: &Path, dir: &Path, file_name: &str, body: &[u8]) -> BenchResult<Nginx> {
+    /// Serves each `(name, body)` at `/<name>` from `dir` (readable by nginx workers).
+    pub fn start(binary: &Path, dir: &Path, files: &[(&str, &[u8])]) -> BenchResult<Nginx> {
         let www = dir.join("www");
         std::fs::create_dir_all(&www)?;
         std::fs::create_dir_all(dir.join("tmp"))?;
-        std::fs::write(www.join(file_name), body)?;
+        for (name, body) in files {
+            std::fs::write(www.join(name), body)?;
+        }
         allow_workers(dir)?;
         let port = free_port()?;
         let d = dir.display();

@@ -1,6 +1,7 @@
-//! Scenario 2, fleet reads: `GET /monitoring/targets` (every live session of the fleet, from
-//! cache) by concurrent keep-alive clients, against the same body served as a static file
-//! by nginx with the same client in the same run — the floor for moving those bytes here.
+//! Scenario 2, cached reads: `GET /monitoring/targets` (every live session of the fleet) by
+//! concurrent keep-alive clients, and one page of `/router/1/users` (what an app's customer
+//! list asks) by one client, each against the same body served as a static file by nginx
+//! with the same client in the same run — the floor for moving those bytes here.
 
 use super::harness::{
     nginx_binary, nginx_dir, router_configs, sim_addrs, simulator, users_for_sessions, BenchEngine,
@@ -15,6 +16,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 const PATH: &str = "/api/v1/monitoring/targets";
+const PAGE: &str = "/api/v1/router/1/users?status=connected&per_page=25&sort=uptime&order=desc";
 
 /// Throughput of one server under the load.
 #[derive(Debug, Clone, Serialize)]
@@ -41,6 +43,11 @@ pub struct ReadsResult {
     /// Why there is no nginx figure.
     pub nginx_note: Option<String>,
     pub engine_over_nginx_rps: f64,
+    /// One page of users, one client, back to back.
+    pub page_bytes: usize,
+    pub page_engine: Summary,
+    pub page_nginx: Option<Summary>,
+    pub page_engine_over_nginx_p50: f64,
 }
 
 impl ReadsResult {
@@ -75,6 +82,21 @@ impl ReadsResult {
             }
             (None, Some(note)) => rows.push(["same body via nginx".into(), note.clone()]),
             (None, None) => {}
+        }
+        let page = |s: &Summary| format!("p50 {} · p99 {}", ms(s.p50_ms), ms(s.p99_ms));
+        rows.push([
+            format!(
+                "one page of /router/1/users via engine ({:.1} KB, 1 client)",
+                self.page_bytes as f64 / 1e3
+            ),
+            page(&self.page_engine),
+        ]);
+        if let Some(nginx) = &self.page_nginx {
+            rows.push(["same page, static file via nginx".into(), page(nginx)]);
+            rows.push([
+                "engine / nginx (page p50)".into(),
+                times(self.page_engine_over_nginx_p50),
+            ]);
         }
         rows
     }
@@ -139,6 +161,44 @@ pub fn load(
     })
 }
 
+/// `count` sequential GETs of `path` on one keep-alive connection.
+fn sequential(addr: SocketAddr, path: &str, count: usize) -> BenchResult<Summary> {
+    let mut client = HttpClient::new(addr, Duration::from_secs(30));
+    let mut body = Vec::new();
+    let mut samples = Vec::with_capacity(count);
+    for round in 0..count + count / 10 {
+        let started = Instant::now();
+        let answer = client
+            .get(path, KEY, &mut body)
+            .map_err(|e| BenchError(format!("reads: {path}: {e}")))?;
+        if answer.status != 200 {
+            return Err(BenchError(format!(
+                "reads: {path}: status {}",
+                answer.status
+            )));
+        }
+        // The first tenth warms up.
+        if round >= count / 10 {
+            samples.push(started.elapsed());
+        }
+    }
+    Ok(Summary::of(&samples))
+}
+
+fn fetch(addr: SocketAddr, path: &str) -> BenchResult<Vec<u8>> {
+    let mut body = Vec::new();
+    let answer = HttpClient::new(addr, Duration::from_secs(30))
+        .get(path, KEY, &mut body)
+        .map_err(|e| BenchError(format!("reads: {path}: {e}")))?;
+    if answer.status != 200 {
+        return Err(BenchError(format!(
+            "reads: {path}: status {}",
+            answer.status
+        )));
+    }
+    Ok(body)
+}
+
 pub fn run(quick: bool) -> BenchResult<ReadsResult> {
     let (routers, sessions, clients, duration) = if quick {
         (10, 50, 4, Duration::from_secs(1))
@@ -155,27 +215,27 @@ pub fn run(quick: bool) -> BenchResult<ReadsResult> {
     if !engine.warm {
         return Err(BenchError("reads: the fleet did not come online".into()));
     }
-    let mut body = Vec::new();
-    let answer = HttpClient::new(engine.addr, Duration::from_secs(30))
-        .get(PATH, KEY, &mut body)
-        .map_err(|e| BenchError(format!("reads: {e}")))?;
-    if answer.status != 200 {
-        return Err(BenchError(format!("reads: status {}", answer.status)));
-    }
+    let body = fetch(engine.addr, PATH)?;
+    let page_body = fetch(engine.addr, PAGE)?;
+    let page_count = if quick { 50 } else { 2000 };
     let sessions_seen = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v["count"].as_u64())
         .unwrap_or(0);
     let engine_figures = load(engine.addr, PATH, clients, duration)?;
-    let (nginx, nginx_note) = match nginx_binary() {
+    let page_engine = sequential(engine.addr, PAGE, page_count)?;
+    let (nginx, page_nginx, nginx_note) = match nginx_binary() {
         None => (
+            None,
             None,
             Some("nginx not installed (apt-get install nginx-light)".to_owned()),
         ),
         Some(binary) => {
-            let server = Nginx::start(&binary, &nginx_dir()?, "targets.json", &body)?;
+            let files: [(&str, &[u8]); 2] = [("targets.json", &body), ("page.json", &page_body)];
+            let server = Nginx::start(&binary, &nginx_dir()?, &files)?;
             let figures = load(server.addr, "/targets.json", clients, duration)?;
-            (Some(figures), None)
+            let page = sequential(server.addr, "/page.json", page_count)?;
+            (Some(figures), Some(page), None)
         }
     };
     let engine_over_nginx_rps = nginx
@@ -192,5 +252,12 @@ pub fn run(quick: bool) -> BenchResult<ReadsResult> {
         nginx,
         nginx_note,
         engine_over_nginx_rps,
+        page_bytes: page_body.len(),
+        page_engine_over_nginx_p50: page_nginx
+            .as_ref()
+            .map(|n| ratio(page_engine.p50_ms, n.p50_ms))
+            .unwrap_or(0.0),
+        page_engine,
+        page_nginx,
     })
 }
