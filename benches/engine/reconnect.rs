@@ -1,6 +1,7 @@
 //! Scenario 5, reconnect: a simulated router dies (listener closed, connections cut), stays
 //! down a moment and comes back on the same address: how long until the engine notices,
-//! until it is online again and until its cache is fresh.
+//! until it is online again and until its cache is fresh. Each kill comes just after a poll
+//! (the previous reconnect's), so "noticed" is the worst case: a whole poll interval.
 
 use super::harness::{router_configs, sim_addrs, simulator, BenchEngine, BenchError, BenchResult};
 use super::stats::{ms, Summary};
@@ -27,7 +28,7 @@ impl ReconnectResult {
         vec![
             [
                 format!(
-                    "router killed (poll {} s): noticed after",
+                    "router killed just after a poll (poll every {} s): noticed after",
                     self.poll_interval_s
                 ),
                 format!(
