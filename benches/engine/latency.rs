@@ -1,0 +1,199 @@
+//! Scenario 1, live command latency: `GET /router/1/traffic?user=alice` through the engine
+//! against the same RouterOS commands on one persistent direct client (the floor) and on a
+//! fresh connect + login per request (a PHP app without a middleware).
+//!
+//! The three run interleaved, one sample of each per round, so drift hits all alike. All
+//! three send the same two commands: `/ppp/active/print ?name=alice` and the remembered
+//! queue read.
+
+use super::harness::{
+    router_configs, sim_addrs, simulator, BenchEngine, BenchError, BenchResult, KEY,
+};
+use super::http_client::HttpClient;
+use super::stats::{ms, ratio, times, Summary};
+use net_engine::fleet::traffic::{self, TrafficMemory};
+use net_engine::fleet::FleetSettings;
+use net_engine::router::Client;
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const USER: &str = "alice";
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One simulator latency setting.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyRun {
+    pub sim_latency_ms: u64,
+    pub rounds: usize,
+    pub engine: Summary,
+    pub direct: Summary,
+    pub per_request: Summary,
+    pub engine_over_direct_p50: f64,
+    pub engine_over_direct_p99: f64,
+    pub per_request_over_engine_p50: f64,
+    pub per_request_over_engine_p99: f64,
+    /// Engine answers other than 200 (none expected).
+    pub engine_errors: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyResult {
+    pub runs: Vec<LatencyRun>,
+}
+
+impl LatencyResult {
+    pub fn rows(&self) -> Vec<[String; 2]> {
+        let mut rows = Vec::new();
+        for run in &self.runs {
+            let at = format!("sim {} ms/reply", run.sim_latency_ms);
+            let pair = |s: &Summary| format!("p50 {} · p99 {}", ms(s.p50_ms), ms(s.p99_ms));
+            rows.push([format!("traffic via engine ({at})"), pair(&run.engine)]);
+            rows.push([
+                format!("direct persistent client ({at})"),
+                pair(&run.direct),
+            ]);
+            rows.push([
+                format!("connect+login per request ({at})"),
+                pair(&run.per_request),
+            ]);
+            rows.push([
+                format!("engine / direct ({at})"),
+                format!(
+                    "p50 {} · p99 {}",
+                    times(run.engine_over_direct_p50),
+                    times(run.engine_over_direct_p99)
+                ),
+            ]);
+            rows.push([
+                format!("per-request / engine ({at})"),
+                format!(
+                    "p50 {} · p99 {}",
+                    times(run.per_request_over_engine_p50),
+                    times(run.per_request_over_engine_p99)
+                ),
+            ]);
+        }
+        rows
+    }
+}
+
+pub fn run(quick: bool) -> BenchResult<LatencyResult> {
+    let settings: &[(u64, usize)] = if quick {
+        &[(0, 100), (20, 8)]
+    } else {
+        &[(0, 2000), (20, 150)]
+    };
+    let mut runs = Vec::new();
+    for &(latency_ms, rounds) in settings {
+        runs.push(run_one(latency_ms, rounds)?);
+    }
+    Ok(LatencyResult { runs })
+}
+
+/// The floor's work: the same two commands the engine sends for a warm traffic read.
+fn read_traffic(client: &mut Client, memory: &mut TrafficMemory) -> BenchResult<()> {
+    let deadline = Instant::now() + TIMEOUT;
+    let fail = |e: net_engine::router::RouterError| BenchError(format!("direct client: {e}"));
+    let sessions = client.active_sessions_of(USER, deadline).map_err(fail)?;
+    let session = sessions
+        .into_iter()
+        .find(|s| s.name == USER)
+        .ok_or_else(|| BenchError(format!("{USER} has no live session")))?;
+    traffic::detect(client, memory, USER, &session.address, deadline)
+        .map_err(fail)?
+        .ok_or_else(|| BenchError(format!("no traffic source for {USER}")))?;
+    Ok(())
+}
+
+fn logged_in(addr: SocketAddr) -> BenchResult<Client> {
+    let mut client = Client::connect(&addr.ip().to_string(), addr.port(), TIMEOUT)
+        .map_err(|e| BenchError(format!("direct connect: {e}")))?;
+    client
+        .login("admin", "", Instant::now() + TIMEOUT)
+        .map_err(|e| BenchError(format!("direct login: {e}")))?;
+    Ok(client)
+}
+
+fn run_one(latency_ms: u64, rounds: usize) -> BenchResult<LatencyRun> {
+    let sim = simulator(1, 200, Duration::from_millis(latency_ms))?;
+    let addrs = sim_addrs(&sim);
+    let engine = BenchEngine::start(
+        router_configs(&addrs),
+        FleetSettings::default(),
+        Duration::from_secs(20),
+    )?;
+    if !engine.warm {
+        return Err(BenchError("latency: the router did not come online".into()));
+    }
+    let router = addrs[0];
+    let path = format!("/api/v1/router/1/traffic?user={USER}");
+    let mut http = HttpClient::new(engine.addr, TIMEOUT);
+    let mut body = Vec::new();
+    let mut direct = logged_in(router)?;
+    let mut direct_memory = TrafficMemory::default();
+    let mut fresh_memory = TrafficMemory::default();
+
+    let mut engine_call = |errors: &mut usize| -> BenchResult<Duration> {
+        let started = Instant::now();
+        let answer = http
+            .get(&path, KEY, &mut body)
+            .map_err(|e| BenchError(format!("engine: {e}")))?;
+        let elapsed = started.elapsed();
+        if answer.status != 200 {
+            *errors += 1;
+        }
+        Ok(elapsed)
+    };
+    let mut direct_call = || -> BenchResult<Duration> {
+        let started = Instant::now();
+        read_traffic(&mut direct, &mut direct_memory)?;
+        Ok(started.elapsed())
+    };
+    let mut fresh_call = || -> BenchResult<Duration> {
+        let started = Instant::now();
+        let mut client = logged_in(router)?;
+        read_traffic(&mut client, &mut fresh_memory)?;
+        drop(client);
+        Ok(started.elapsed())
+    };
+
+    // Warm-up: the engine and both clients learn the traffic source; caches and TCP settle.
+    let mut ignored = 0;
+    for _ in 0..(rounds / 10).clamp(3, 50) {
+        engine_call(&mut ignored)?;
+        direct_call()?;
+        fresh_call()?;
+    }
+    let mut engine_samples = Vec::with_capacity(rounds);
+    let mut direct_samples = Vec::with_capacity(rounds);
+    let mut fresh_samples = Vec::with_capacity(rounds);
+    let mut engine_errors = 0;
+    for round in 0..rounds {
+        // Rotate who goes first so none always runs right after a connection close.
+        for slot in 0..3 {
+            match (round + slot) % 3 {
+                0 => engine_samples.push(engine_call(&mut engine_errors)?),
+                1 => direct_samples.push(direct_call()?),
+                _ => fresh_samples.push(fresh_call()?),
+            }
+        }
+    }
+    let engine_summary = Summary::of(&engine_samples);
+    let direct_summary = Summary::of(&direct_samples);
+    let fresh_summary = Summary::of(&fresh_samples);
+    drop(engine);
+    drop(sim);
+    Ok(LatencyRun {
+        sim_latency_ms: latency_ms,
+        rounds,
+        engine_over_direct_p50: ratio(engine_summary.p50_ms, direct_summary.p50_ms),
+        engine_over_direct_p99: ratio(engine_summary.p99_ms, direct_summary.p99_ms),
+        per_request_over_engine_p50: ratio(fresh_summary.p50_ms, engine_summary.p50_ms),
+        per_request_over_engine_p99: ratio(fresh_summary.p99_ms, engine_summary.p99_ms),
+        engine: engine_summary,
+        direct: direct_summary,
+        per_request: fresh_summary,
+        engine_errors,
+    })
+}

@@ -1,0 +1,300 @@
+//! Scenario 4, overload: many concurrent live requests at one slow router. Every caller
+//! should get 200, 503 or 504 within the command timeout + 1 s, other routers should not
+//! notice, and memory should stay bounded.
+//!
+//! The callers are plain non-blocking sockets driven by one thread, so this process's thread
+//! count and RSS stay the engine's (plus an in-process simulator of three routers).
+
+use super::harness::{
+    router_configs, sim_addrs, simulator, BenchEngine, BenchError, BenchResult, KEY,
+};
+use super::http_client::{read_response, HttpClient};
+use super::stats::{ms, process_figures, ratio, Summary};
+use net_engine::fleet::FleetSettings;
+use serde::Serialize;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SLOW: &str = "/api/v1/router/1/traffic?user=alice";
+const BYSTANDER: &str = "/api/v1/router/2/traffic?user=alice";
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OverloadResult {
+    pub callers: usize,
+    pub slow_router_latency_ms: u64,
+    pub command_timeout_s: f64,
+    /// How long callers were waited for before giving up on them.
+    pub give_up_s: f64,
+    pub status_200: usize,
+    pub status_503: usize,
+    pub status_504: usize,
+    pub status_other: usize,
+    /// Connection closed or no answer before giving up.
+    pub no_answer: usize,
+    /// Answered (any status) within the command timeout + 1 s.
+    pub answered_in_bound: usize,
+    pub callers_latency: Summary,
+    pub bystander_before: Summary,
+    pub bystander_during: Summary,
+    pub bystander_errors: u64,
+    pub bystander_p99_ratio: f64,
+    pub rss_before_kib: u64,
+    pub rss_peak_kib: u64,
+    pub rss_after_kib: u64,
+    pub threads_before: u64,
+    pub threads_peak: u64,
+}
+
+impl OverloadResult {
+    pub fn rows(&self) -> Vec<[String; 2]> {
+        vec![
+            [
+                format!(
+                    "{} concurrent callers → router at {} ms/reply (timeout {} s)",
+                    self.callers, self.slow_router_latency_ms, self.command_timeout_s
+                ),
+                format!(
+                    "{} within timeout+1 s · 200: {} · 503: {} · 504: {} · other: {} · none: {}",
+                    self.answered_in_bound,
+                    self.status_200,
+                    self.status_503,
+                    self.status_504,
+                    self.status_other,
+                    self.no_answer
+                ),
+            ],
+            [
+                "callers' latency".into(),
+                format!(
+                    "p50 {} · p99 {} · max {}",
+                    ms(self.callers_latency.p50_ms),
+                    ms(self.callers_latency.p99_ms),
+                    ms(self.callers_latency.max_ms)
+                ),
+            ],
+            [
+                "other router during overload".into(),
+                format!(
+                    "p99 {} before · {} during (×{:.1}) · {} failed",
+                    ms(self.bystander_before.p99_ms),
+                    ms(self.bystander_during.p99_ms),
+                    self.bystander_p99_ratio,
+                    self.bystander_errors
+                ),
+            ],
+            [
+                "engine memory and threads under overload".into(),
+                format!(
+                    "RSS {:.1} → peak {:.1} → {:.1} MiB · threads {} → peak {}",
+                    self.rss_before_kib as f64 / 1024.0,
+                    self.rss_peak_kib as f64 / 1024.0,
+                    self.rss_after_kib as f64 / 1024.0,
+                    self.threads_before,
+                    self.threads_peak
+                ),
+            ],
+        ]
+    }
+}
+
+/// One caller's socket and what it has read. Like a PHP request, a caller closes its
+/// connection once answered.
+struct Caller {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+    /// Status (0: closed without an answer) and latency, once finished.
+    outcome: Option<(u16, Duration)>,
+}
+
+impl Caller {
+    /// Reads what is available; true when something changed.
+    fn poll(&mut self, sent: Instant, line: &mut String, body: &mut Vec<u8>) -> bool {
+        let mut chunk = [0u8; 4096];
+        let mut progressed = false;
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => {
+                    self.outcome = Some((0, sent.elapsed()));
+                    return true;
+                }
+                Ok(n) => {
+                    self.buffer.extend_from_slice(&chunk[..n]);
+                    progressed = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.outcome = Some((0, sent.elapsed()));
+                    return true;
+                }
+            }
+        }
+        if progressed {
+            // Complete once the parser no longer runs out of bytes.
+            if let Ok((status, _)) = read_response(&mut &self.buffer[..], line, body) {
+                self.outcome = Some((status.status, sent.elapsed()));
+                let _ = self.stream.shutdown(std::net::Shutdown::Both);
+            }
+        }
+        progressed
+    }
+}
+
+/// Sequential requests to another router until `stop`; returns latencies and failures.
+fn bystander(
+    addr: SocketAddr,
+    stop: &AtomicBool,
+    limit: Option<Duration>,
+    timeout: Duration,
+    failures: &AtomicU64,
+) -> Vec<Duration> {
+    let mut client = HttpClient::new(addr, timeout);
+    let mut body = Vec::new();
+    let mut samples = Vec::new();
+    let started = Instant::now();
+    while !stop.load(Ordering::SeqCst) && limit.is_none_or(|l| started.elapsed() < l) {
+        let at = Instant::now();
+        match client.get(BYSTANDER, KEY, &mut body) {
+            Ok(answer) if answer.status == 200 => samples.push(at.elapsed()),
+            _ => {
+                failures.fetch_add(1, Ordering::SeqCst);
+                samples.push(at.elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    samples
+}
+
+pub fn run(quick: bool) -> BenchResult<OverloadResult> {
+    let (callers, command_timeout) = if quick {
+        (60, Duration::from_secs(2))
+    } else {
+        (500, Duration::from_secs(10))
+    };
+    let latency = Duration::from_millis(200);
+    let bound = command_timeout + Duration::from_secs(1);
+    let give_up = command_timeout + Duration::from_secs(5);
+    let sim = simulator(3, 50, Duration::ZERO)?;
+    let settings = FleetSettings {
+        command_timeout,
+        ..FleetSettings::default()
+    };
+    let engine = BenchEngine::start(
+        router_configs(&sim_addrs(&sim)),
+        settings,
+        Duration::from_secs(20),
+    )?;
+    if !engine.warm {
+        return Err(BenchError("overload: the fleet did not come online".into()));
+    }
+    let failures = AtomicU64::new(0);
+    let never = AtomicBool::new(false);
+    let baseline_time = if quick {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(3)
+    };
+    let before = bystander(engine.addr, &never, Some(baseline_time), give_up, &failures);
+    failures.store(0, Ordering::SeqCst);
+    sim.routers()[0].set_latency(latency);
+    let figures_before = process_figures(None);
+
+    let mut sockets = Vec::with_capacity(callers);
+    for _ in 0..callers {
+        let stream = TcpStream::connect_timeout(&engine.addr, Duration::from_secs(5))?;
+        stream.set_nodelay(true)?;
+        sockets.push(Caller {
+            stream,
+            buffer: Vec::new(),
+            outcome: None,
+        });
+    }
+    let request = format!("GET {SLOW} HTTP/1.1\r\nHost: bench\r\nX-App-Key: {KEY}\r\n\r\n");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let peak = std::thread::scope(|scope| -> BenchResult<(u64, u64, Vec<Duration>)> {
+        let monitor = scope.spawn(|| {
+            let (mut rss, mut threads) = (0, 0);
+            while !stop.load(Ordering::SeqCst) {
+                let now = process_figures(None);
+                rss = rss.max(now.rss_kib);
+                threads = threads.max(now.threads);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            (rss, threads)
+        });
+        let during = scope.spawn(|| bystander(engine.addr, &stop, None, give_up, &failures));
+        let sent = Instant::now();
+        for caller in &mut sockets {
+            caller.stream.write_all(request.as_bytes())?;
+            caller.stream.set_nonblocking(true)?;
+        }
+        let (mut line, mut body) = (String::new(), Vec::new());
+        while sent.elapsed() < give_up && sockets.iter().any(|c| c.outcome.is_none()) {
+            let mut progressed = false;
+            for caller in sockets.iter_mut().filter(|c| c.outcome.is_none()) {
+                progressed |= caller.poll(sent, &mut line, &mut body);
+            }
+            if !progressed {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        stop.store(true, Ordering::SeqCst);
+        let (rss, threads) = monitor
+            .join()
+            .map_err(|_| BenchError("monitor panicked".into()))?;
+        let during = during
+            .join()
+            .map_err(|_| BenchError("bystander panicked".into()))?;
+        Ok((rss, threads, during))
+    })?;
+    let (rss_peak, threads_peak, during) = peak;
+    let figures_after = process_figures(None);
+
+    let mut result = OverloadResult {
+        callers,
+        slow_router_latency_ms: latency.as_millis() as u64,
+        command_timeout_s: command_timeout.as_secs_f64(),
+        give_up_s: give_up.as_secs_f64(),
+        ..OverloadResult::default()
+    };
+    let mut latencies = Vec::new();
+    for caller in &sockets {
+        match caller.outcome {
+            Some((status, elapsed)) if status != 0 => {
+                match status {
+                    200 => result.status_200 += 1,
+                    503 => result.status_503 += 1,
+                    504 => result.status_504 += 1,
+                    _ => result.status_other += 1,
+                }
+                if elapsed <= bound {
+                    result.answered_in_bound += 1;
+                }
+                latencies.push(elapsed);
+            }
+            _ => result.no_answer += 1,
+        }
+    }
+    drop(sockets);
+    result.callers_latency = Summary::of(&latencies);
+    result.bystander_before = Summary::of(&before);
+    result.bystander_during = Summary::of(&during);
+    result.bystander_errors = failures.load(Ordering::SeqCst);
+    result.bystander_p99_ratio = ratio(
+        result.bystander_during.p99_ms,
+        result.bystander_before.p99_ms,
+    );
+    result.rss_before_kib = figures_before.rss_kib;
+    result.rss_peak_kib = rss_peak.max(figures_after.rss_kib);
+    result.rss_after_kib = figures_after.rss_kib;
+    result.threads_before = figures_before.threads;
+    result.threads_peak = threads_peak;
+    drop(engine);
+    drop(sim);
+    Ok(result)
+}

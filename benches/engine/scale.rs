@@ -1,0 +1,201 @@
+//! Scenario 3, fleet scale: the engine (in this process) against a simulator in a separate
+//! `net-engine sim` process, at growing fleet sizes: warm-up time, RSS, threads and CPU per
+//! minute at the poll interval, so growth is visible.
+//!
+//! The engine lives in this process, so RSS and threads are this process's, taken just
+//! before the engine starts and after it is warm; the simulator's CPU is reported apart.
+
+use super::harness::{
+    router_configs, users_for_sessions, BenchEngine, BenchError, BenchResult, SimProcess, KEY,
+};
+use super::http_client::HttpClient;
+use super::stats::{
+    cpu_seconds, ms, open_files_limit, process_figures, thread_cpu_seconds, Summary,
+};
+use net_engine::fleet::FleetSettings;
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScaleStep {
+    pub routers: usize,
+    pub users_per_router: usize,
+    pub sessions: u64,
+    pub online: usize,
+    pub sim_startup_s: f64,
+    /// From starting the fleet to every router online with a filled cache.
+    pub warmup_s: f64,
+    pub rss_before_kib: u64,
+    pub rss_kib: u64,
+    pub rss_delta_kib: u64,
+    pub threads_before: u64,
+    pub threads: u64,
+    pub window_s: f64,
+    /// CPU seconds the whole engine process used per minute while idle (polling only).
+    pub engine_cpu_s_per_min: f64,
+    /// The share of it spent on router threads.
+    pub router_threads_cpu_s_per_min: f64,
+    pub sim_cpu_s_per_min: f64,
+    pub targets_bytes: usize,
+    pub targets: Summary,
+    pub routers_list: Summary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScaleResult {
+    pub poll_interval_s: f64,
+    pub open_files_limit: Option<u64>,
+    pub steps: Vec<ScaleStep>,
+}
+
+impl ScaleResult {
+    pub fn rows(&self) -> Vec<[String; 2]> {
+        self.steps
+            .iter()
+            .map(|s| {
+                [
+                    format!(
+                        "{} routers × {} sessions (poll {} s)",
+                        s.routers,
+                        s.sessions / s.routers.max(1) as u64,
+                        self.poll_interval_s
+                    ),
+                    format!(
+                        "warm-up {:.2} s · RSS +{:.1} MiB · {} threads · CPU {:.2} s/min (sim {:.2}) · targets p50 {} · routers p50 {}",
+                        s.warmup_s,
+                        s.rss_delta_kib as f64 / 1024.0,
+                        s.threads - s.threads_before,
+                        s.engine_cpu_s_per_min,
+                        s.sim_cpu_s_per_min,
+                        ms(s.targets.p50_ms),
+                        ms(s.routers_list.p50_ms),
+                    ),
+                ]
+            })
+            .collect()
+    }
+}
+
+pub fn run(quick: bool) -> BenchResult<ScaleResult> {
+    let (sizes, sessions, window, settings): (&[usize], usize, Duration, FleetSettings) = if quick {
+        (
+            &[5, 20],
+            20,
+            Duration::from_secs(2),
+            FleetSettings {
+                poll_interval: Duration::from_secs(1),
+                ..FleetSettings::default()
+            },
+        )
+    } else {
+        (
+            &[10, 100, 1000],
+            100,
+            Duration::from_secs(60),
+            FleetSettings::default(),
+        )
+    };
+    let limit = open_files_limit();
+    let largest = sizes.iter().copied().max().unwrap_or(0) as u64;
+    // The simulator needs a listener and a connection per router; the engine one socket each.
+    if let Some(limit) = limit {
+        if limit < 2 * largest + 256 {
+            return Err(BenchError(format!(
+                "scale: open files limit {limit} is too low for {largest} routers; run `ulimit -n {}` first",
+                2 * largest + 256
+            )));
+        }
+    }
+    let users = users_for_sessions(sessions);
+    let mut steps = Vec::new();
+    for &routers in sizes {
+        steps.push(step(routers, users, window, settings.clone())?);
+    }
+    Ok(ScaleResult {
+        poll_interval_s: settings.poll_interval.as_secs_f64(),
+        open_files_limit: limit,
+        steps,
+    })
+}
+
+fn step(
+    routers: usize,
+    users: usize,
+    window: Duration,
+    settings: FleetSettings,
+) -> BenchResult<ScaleStep> {
+    let sim = SimProcess::start(routers, users)?;
+    let sim_startup = sim.startup;
+    let before = process_figures(None);
+    let engine = BenchEngine::start(
+        router_configs(&sim.addrs),
+        settings,
+        Duration::from_secs(300),
+    )?;
+    let online = engine.online_count();
+    let after = process_figures(None);
+    let warmup = engine.warmup;
+
+    // Idle: only the poll timers run. Measure CPU over whole poll periods.
+    let (engine_cpu, router_cpu, sim_cpu) = (
+        cpu_seconds(None),
+        thread_cpu_seconds("router-"),
+        cpu_seconds(Some(sim.pid())),
+    );
+    let started = Instant::now();
+    std::thread::sleep(window);
+    let elapsed = started.elapsed().as_secs_f64();
+    let per_minute = |cpu: f64| cpu * 60.0 / elapsed;
+    let engine_cpu = per_minute(cpu_seconds(None) - engine_cpu);
+    let router_cpu = per_minute(thread_cpu_seconds("router-") - router_cpu);
+    let sim_cpu = per_minute(cpu_seconds(Some(sim.pid())) - sim_cpu);
+
+    // A few cached reads at this size.
+    let mut client = HttpClient::new(engine.addr, Duration::from_secs(30));
+    let mut body = Vec::new();
+    let mut targets = Vec::new();
+    let mut routers_list = Vec::new();
+    let mut sessions = 0;
+    let mut targets_bytes = 0;
+    for _ in 0..20 {
+        let started = Instant::now();
+        client
+            .get("/api/v1/monitoring/targets", KEY, &mut body)
+            .map_err(|e| BenchError(format!("scale: {e}")))?;
+        targets.push(started.elapsed());
+        targets_bytes = body.len();
+        if sessions == 0 {
+            sessions = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["count"].as_u64())
+                .unwrap_or(0);
+        }
+        let started = Instant::now();
+        client
+            .get("/api/v1/routers", KEY, &mut body)
+            .map_err(|e| BenchError(format!("scale: {e}")))?;
+        routers_list.push(started.elapsed());
+    }
+    drop(engine);
+    drop(sim);
+    Ok(ScaleStep {
+        routers,
+        users_per_router: users,
+        sessions,
+        online,
+        sim_startup_s: sim_startup.as_secs_f64(),
+        warmup_s: warmup.as_secs_f64(),
+        rss_before_kib: before.rss_kib,
+        rss_kib: after.rss_kib,
+        rss_delta_kib: after.rss_kib.saturating_sub(before.rss_kib),
+        threads_before: before.threads,
+        threads: after.threads,
+        window_s: elapsed,
+        engine_cpu_s_per_min: engine_cpu,
+        router_threads_cpu_s_per_min: router_cpu,
+        sim_cpu_s_per_min: sim_cpu,
+        targets_bytes,
+        targets: Summary::of(&targets),
+        routers_list: Summary::of(&routers_list),
+    })
+}

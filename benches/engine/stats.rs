@@ -1,0 +1,148 @@
+//! Latency summaries (nearest-rank percentiles, in milliseconds) and process figures from
+//! `/proc` (RSS, threads, CPU time).
+
+use serde::Serialize;
+use std::time::Duration;
+
+/// Percentiles of a set of samples, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Summary {
+    pub count: usize,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+}
+
+impl Summary {
+    pub fn of(samples: &[Duration]) -> Summary {
+        if samples.is_empty() {
+            return Summary::default();
+        }
+        let mut sorted: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+        sorted.sort_by(f64::total_cmp);
+        let rank = |p: f64| {
+            let index = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+            sorted[index.clamp(1, sorted.len()) - 1]
+        };
+        Summary {
+            count: sorted.len(),
+            p50_ms: rank(50.0),
+            p90_ms: rank(90.0),
+            p99_ms: rank(99.0),
+            max_ms: sorted[sorted.len() - 1],
+            mean_ms: sorted.iter().sum::<f64>() / sorted.len() as f64,
+        }
+    }
+}
+
+/// `a / b`, or 0 when `b` is 0 (a missing measurement, not an infinite ratio).
+pub fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        0.0
+    }
+}
+
+/// Formats a ratio as `×1.23` (more digits when it is small).
+pub fn times(value: f64) -> String {
+    if value >= 0.1 || value == 0.0 {
+        format!("×{value:.2}")
+    } else {
+        format!("×{value:.4}")
+    }
+}
+
+/// Formats milliseconds with sensible precision.
+pub fn ms(value: f64) -> String {
+    if value >= 100.0 {
+        format!("{value:.0} ms")
+    } else if value >= 1.0 {
+        format!("{value:.1} ms")
+    } else {
+        format!("{value:.3} ms")
+    }
+}
+
+/// Memory and threads of a process, from `/proc/<pid>/status`.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ProcessFigures {
+    pub rss_kib: u64,
+    pub threads: u64,
+}
+
+/// `pid` None reads this process.
+pub fn process_figures(pid: Option<u32>) -> ProcessFigures {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/status"),
+        None => "/proc/self/status".to_owned(),
+    };
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    ProcessFigures {
+        rss_kib: field("VmRSS:"),
+        threads: field("Threads:"),
+    }
+}
+
+/// Clock ticks per second of `/proc/*/stat` times (USER_HZ, 100 on Linux).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// User + system CPU seconds of a process (`pid` None: this one) from `/proc/<pid>/stat`.
+pub fn cpu_seconds(pid: Option<u32>) -> f64 {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    };
+    stat_cpu_seconds(&std::fs::read_to_string(path).unwrap_or_default())
+}
+
+/// CPU seconds of this process's threads whose name starts with `prefix`.
+pub fn thread_cpu_seconds(prefix: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("stat")).ok())
+        .filter(|stat| thread_name(stat).is_some_and(|name| name.starts_with(prefix)))
+        .map(|stat| stat_cpu_seconds(&stat))
+        .sum()
+}
+
+pub fn thread_name(stat: &str) -> Option<&str> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    stat.get(open + 1..close)
+}
+
+/// utime + stime (fields 14 and 15; the name in parentheses may hold spaces).
+pub fn stat_cpu_seconds(stat: &str) -> f64 {
+    let Some(close) = stat.rfind(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    // After the name: state is field 3, so utime (14) is index 11 and stime (15) index 12.
+    let ticks = |index: usize| -> f64 {
+        fields
+            .get(index)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / TICKS_PER_SECOND
+}
+
+/// The soft limit on open files of this process, from `/proc/self/limits`.
+pub fn open_files_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
