@@ -143,6 +143,7 @@ fn fleet_settings(config: &Config) -> FleetSettings {
         poll_interval: config.poll_interval,
         ..FleetSettings::default()
     }
+    .with_http_threads(config.http_threads)
 }
 
 /// SIGTERM/SIGINT set this flag; the main thread polls it.

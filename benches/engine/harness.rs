@@ -135,7 +135,10 @@ impl BenchEngine {
             webhooks: None,
             secrets: None,
         });
-        let fleet = Arc::new(Fleet::new(settings, observer));
+        let fleet = Arc::new(Fleet::new(
+            settings.with_http_threads(HTTP_THREADS),
+            observer,
+        ));
         let started = Instant::now();
         fleet.apply(routers.clone());
         let warm = wait_online(&fleet, warmup_limit);

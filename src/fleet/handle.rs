@@ -11,6 +11,7 @@ use super::FleetError;
 use crate::model::{Profile, Resource, RouterId};
 use crate::router::{NewSecret, SecretChanges};
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender, TrySendError};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,43 @@ pub struct RouterHandle {
     pub(crate) commands: Sender<Command>,
     pub(crate) cell: Arc<SnapshotCell>,
     pub(crate) command_timeout: Duration,
+    pub(crate) waiters: AtomicUsize,
+    pub(crate) max_waiters: usize,
+    pub(crate) waiters_total: Arc<AtomicUsize>,
+    pub(crate) max_waiters_total: usize,
+}
+
+/// One caller counted as waiting on a router (per router and fleet-wide) until dropped.
+struct WaiterSlot<'a> {
+    router: &'a AtomicUsize,
+    total: &'a AtomicUsize,
+}
+
+impl<'a> WaiterSlot<'a> {
+    fn take(
+        router: &'a AtomicUsize,
+        router_max: usize,
+        total: &'a AtomicUsize,
+        total_max: usize,
+    ) -> Option<Self> {
+        if router.fetch_add(1, Ordering::SeqCst) >= router_max {
+            router.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        if total.fetch_add(1, Ordering::SeqCst) >= total_max {
+            total.fetch_sub(1, Ordering::SeqCst);
+            router.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(WaiterSlot { router, total })
+    }
+}
+
+impl Drop for WaiterSlot<'_> {
+    fn drop(&mut self) {
+        self.router.fetch_sub(1, Ordering::SeqCst);
+        self.total.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl RouterHandle {
@@ -43,6 +81,16 @@ impl RouterHandle {
                     .unwrap_or_else(|| "not connected".into()),
             ));
         }
+        // Every waiter holds an HTTP thread: past the limits, busy at once rather than a
+        // pool whose threads all wait on one slow router.
+        let Some(_slot) = WaiterSlot::take(
+            &self.waiters,
+            self.max_waiters,
+            &self.waiters_total,
+            self.max_waiters_total,
+        ) else {
+            return Err(FleetError::QueueFull);
+        };
         let (reply, answer) = bounded(1);
         let deadline = Instant::now() + self.command_timeout;
         match self.commands.try_send(make(Job { deadline, reply })) {

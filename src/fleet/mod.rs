@@ -23,6 +23,7 @@ use snapshot::SnapshotCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -37,6 +38,24 @@ pub struct FleetSettings {
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
     pub thread_stack_size: usize,
+    /// Most callers that may wait on one router at once; more get `queue_full` at once.
+    /// Each waiter holds an HTTP thread, so one slow router must not hold them all.
+    pub max_waiters_per_router: usize,
+    /// Most callers that may wait on routers at once, fleet-wide (keep one HTTP thread free
+    /// for cached reads and fast routers).
+    pub max_waiters_total: usize,
+}
+
+impl FleetSettings {
+    /// Waiter limits that fit an HTTP pool of `http_threads`: half the pool per router,
+    /// all but one thread in total.
+    pub fn with_http_threads(self, http_threads: usize) -> FleetSettings {
+        FleetSettings {
+            max_waiters_per_router: (http_threads / 2).max(1),
+            max_waiters_total: http_threads.saturating_sub(1).max(1),
+            ..self
+        }
+    }
 }
 
 impl Default for FleetSettings {
@@ -49,6 +68,8 @@ impl Default for FleetSettings {
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
             thread_stack_size: 256 * 1024,
+            max_waiters_per_router: 4,
+            max_waiters_total: 7,
         }
     }
 }
@@ -248,6 +269,8 @@ struct RouterEntry {
 /// Every running router thread, by id.
 pub struct Fleet {
     settings: FleetSettings,
+    /// Callers waiting on any router right now.
+    waiters_total: Arc<AtomicUsize>,
     observer: Arc<dyn FleetObserver>,
     routers: RwLock<BTreeMap<RouterId, RouterEntry>>,
 }
@@ -256,6 +279,7 @@ impl Fleet {
     pub fn new(settings: FleetSettings, observer: Arc<dyn FleetObserver>) -> Fleet {
         Fleet {
             settings,
+            waiters_total: Arc::new(AtomicUsize::new(0)),
             observer,
             routers: RwLock::new(BTreeMap::new()),
         }
@@ -426,6 +450,10 @@ impl Fleet {
             commands: commands_tx,
             cell: Arc::clone(&cell),
             command_timeout: self.settings.command_timeout,
+            waiters: AtomicUsize::new(0),
+            max_waiters: self.settings.max_waiters_per_router,
+            waiters_total: Arc::clone(&self.waiters_total),
+            max_waiters_total: self.settings.max_waiters_total,
         });
         let mut actor = RouterActor::new(
             config.clone(),

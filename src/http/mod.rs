@@ -251,6 +251,19 @@ fn static_response(asset: assets::Asset, request: &ApiRequest) -> ApiResponse {
     }
 }
 
+/// Binds `listen` with `TCP_NODELAY` set on the listening socket, which Linux copies to
+/// every accepted connection: tiny_http writes a response's head and body separately, and
+/// without it a kept-alive client waits 40 ms for the delayed ACK of the first part.
+fn listener_with_nodelay(listen: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(listen)?;
+    // std has no setter on a listener; the same socket viewed as a stream has one.
+    let socket = std::net::TcpStream::from(std::os::fd::OwnedFd::from(listener));
+    socket.set_nodelay(true)?;
+    Ok(std::net::TcpListener::from(std::os::fd::OwnedFd::from(
+        socket,
+    )))
+}
+
 /// The running HTTP pool.
 pub struct HttpServer {
     server: Arc<tiny_http::Server>,
@@ -267,7 +280,9 @@ impl HttpServer {
         threads: usize,
         state: Arc<AppState>,
     ) -> Result<HttpServer, String> {
-        let server = tiny_http::Server::http(listen)
+        let listener =
+            listener_with_nodelay(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let server = tiny_http::Server::from_listener(listener, None)
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         let local_addr = server.server_addr().to_ip().unwrap_or(listen);
         let server = Arc::new(server);

@@ -72,7 +72,7 @@ pub fn fast_settings() -> FleetSettings {
         queue_capacity: 64,
         backoff_initial: Duration::from_millis(200),
         backoff_max: Duration::from_secs(1),
-        thread_stack_size: 256 * 1024,
+        ..FleetSettings::default()
     }
 }
 
@@ -193,7 +193,10 @@ impl TestEngine {
         metrics: Option<Arc<Metrics>>,
         webhooks: Option<WebhookSender>,
     ) -> TestEngine {
-        let fleet = Arc::new(Fleet::new(settings, observer));
+        let fleet = Arc::new(Fleet::new(
+            settings.with_http_threads(http_threads),
+            observer,
+        ));
         fleet.apply(routers.clone());
         fleet.wait_warm(warmup);
         let hooks = Arc::new(TestHooks {
