@@ -310,6 +310,11 @@ pub fn nginx_binary() -> Option<PathBuf> {
 }
 
 impl Nginx {
+    /// The master's pid (its workers are its children).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Serves each `(name, body)` at `/<name>` from `dir` (readable by nginx workers).
     pub fn start(binary: &Path, dir: &Path, files: &[(&str, &[u8])]) -> BenchResult<Nginx> {
         let www = dir.join("www");

@@ -204,10 +204,12 @@ pub fn run(quick: bool) -> BenchResult<Report> {
 const USAGE: &str = "usage: cargo bench --bench engine -- [--quick] [--only SCENARIO[,SCENARIO...]]
 
   --quick        small sizes, seconds per scenario (what the test suite runs)
+  --full         the full run when the binary is started by hand (cargo bench implies it)
   --only LIST    some of: latency, reads, scale, overload, reconnect
 
-Build first (the scale scenario runs the simulator binary): cargo build --release.
-Needs `ulimit -n` of at least 2300 for the 1000-router step; nginx for the reads floor.";
+cargo builds the net-engine binary the scale scenario runs as the simulator.
+Needs `ulimit -n` of at least 2300 for the 1000-router step; nginx for the reads floor
+(Debian: apt-get install nginx-light).";
 
 /// Engine logs at the production default (`info`, or RUST_LOG) go to a file, not the table.
 fn init_logging(dir: &std::path::Path) {
@@ -222,13 +224,14 @@ fn init_logging(dir: &std::path::Path) {
 #[allow(dead_code)] // the smoke test includes this file as a module and calls `run`
 fn main() {
     let mut quick = false;
+    let mut full = false;
     let mut only: Vec<String> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
-            // cargo bench passes --bench to harness = false targets.
-            "--bench" => {}
+            // cargo bench passes --bench to harness = false targets; cargo test does not.
+            "--bench" | "--full" => full = true,
             "--only" => match args.next() {
                 Some(list) => only.extend(list.split(',').map(str::to_owned)),
                 None => {
@@ -245,6 +248,14 @@ fn main() {
                 std::process::exit(2);
             }
         }
+    }
+    if !quick && !full {
+        // `cargo test --all-targets` runs this binary too: the suite already runs the quick
+        // mode through tests/bench_smoke.rs, so do nothing here.
+        println!(
+            "net-engine benchmark: run `cargo bench --bench engine` (full) or add `-- --quick`"
+        );
+        return;
     }
     if let Some(bad) = only.iter().find(|o| !SCENARIOS.contains(&o.as_str())) {
         eprintln!("unknown scenario {bad:?}\n{USAGE}");

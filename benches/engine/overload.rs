@@ -88,10 +88,9 @@ impl OverloadResult {
             [
                 "engine memory and threads under overload".into(),
                 format!(
-                    "RSS {:.1} → peak {:.1} → {:.1} MiB · threads {} → peak {}",
-                    self.rss_before_kib as f64 / 1024.0,
-                    self.rss_peak_kib as f64 / 1024.0,
-                    self.rss_after_kib as f64 / 1024.0,
+                    "RSS +{:.1} MiB at peak, +{:.1} MiB after · threads {} → peak {}",
+                    self.rss_peak_kib.saturating_sub(self.rss_before_kib) as f64 / 1024.0,
+                    self.rss_after_kib.saturating_sub(self.rss_before_kib) as f64 / 1024.0,
                     self.threads_before,
                     self.threads_peak
                 ),

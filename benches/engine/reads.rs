@@ -8,7 +8,9 @@ use super::harness::{
     BenchError, BenchResult, Nginx, KEY,
 };
 use super::http_client::HttpClient;
-use super::stats::{ms, ratio, times, Summary};
+use super::stats::{
+    cpu_seconds, current_thread_cpu_seconds, ms, process_tree_cpu_seconds, ratio, times, Summary,
+};
 use net_engine::fleet::FleetSettings;
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -29,6 +31,10 @@ pub struct LoadFigures {
     pub latency: Summary,
     /// TCP connections the clients opened (= clients when keep-alive held).
     pub connects: u64,
+    /// CPU the server used per request (the clients' own CPU left out), in microseconds.
+    /// On a small machine the clients are the bottleneck, so this, not requests/s, is the
+    /// fair comparison of what serving costs.
+    pub server_cpu_us_per_request: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -43,6 +49,7 @@ pub struct ReadsResult {
     /// Why there is no nginx figure.
     pub nginx_note: Option<String>,
     pub engine_over_nginx_rps: f64,
+    pub engine_over_nginx_cpu: f64,
     /// One page of users, one client, back to back.
     pub page_bytes: usize,
     pub page_engine: Summary,
@@ -61,11 +68,12 @@ impl ReadsResult {
         );
         let line = |f: &LoadFigures| {
             format!(
-                "{:.0} req/s · {:.0} MB/s · p50 {} · p99 {}",
+                "{:.0} req/s · {:.0} MB/s · p50 {} · p99 {} · server CPU {:.0} µs/req",
                 f.requests_per_s,
                 f.bytes_per_s / 1e6,
                 ms(f.latency.p50_ms),
-                ms(f.latency.p99_ms)
+                ms(f.latency.p99_ms),
+                f.server_cpu_us_per_request
             )
         };
         let mut rows = vec![[
@@ -76,8 +84,12 @@ impl ReadsResult {
             (Some(nginx), _) => {
                 rows.push(["same body, static file via nginx".into(), line(nginx)]);
                 rows.push([
-                    "engine / nginx (requests/s)".into(),
-                    times(self.engine_over_nginx_rps),
+                    "engine / nginx (requests/s · server CPU per request)".into(),
+                    format!(
+                        "{} · {}",
+                        times(self.engine_over_nginx_rps),
+                        times(self.engine_over_nginx_cpu)
+                    ),
                 ]);
             }
             (None, Some(note)) => rows.push(["same body via nginx".into(), note.clone()]),
@@ -102,9 +114,26 @@ impl ReadsResult {
     }
 }
 
+/// Where the server being loaded runs, to measure its CPU.
+#[derive(Debug, Clone, Copy)]
+pub enum Server {
+    /// In this process: its CPU minus the load clients' own.
+    InProcess,
+    /// A process and its children.
+    Process(u32),
+}
+
+fn server_cpu(server: Server) -> f64 {
+    match server {
+        Server::InProcess => cpu_seconds(None),
+        Server::Process(pid) => process_tree_cpu_seconds(pid),
+    }
+}
+
 /// `clients` keep-alive clients GET `path` back to back for `duration`.
 pub fn load(
     addr: SocketAddr,
+    server: Server,
     path: &str,
     clients: usize,
     duration: Duration,
@@ -114,7 +143,8 @@ pub fn load(
     for _ in 0..clients {
         let barrier = Arc::clone(&barrier);
         let path = path.to_owned();
-        threads.push(std::thread::spawn(move || {
+        let thread = std::thread::Builder::new().name("bench-client".into());
+        threads.push(thread.spawn(move || {
             let mut client = HttpClient::new(addr, Duration::from_secs(30));
             let mut body = Vec::new();
             let mut samples = Vec::with_capacity(4096);
@@ -122,6 +152,7 @@ pub fn load(
             // Connect before the clock starts.
             let _ = client.get("/api/v1/health", KEY, &mut body);
             barrier.wait();
+            let cpu_before = current_thread_cpu_seconds();
             let deadline = Instant::now() + duration;
             while Instant::now() < deadline {
                 let started = Instant::now();
@@ -133,29 +164,37 @@ pub fn load(
                     _ => errors += 1,
                 }
             }
-            (samples, bytes, errors, client.connects)
-        }));
+            let cpu = current_thread_cpu_seconds() - cpu_before;
+            (samples, bytes, errors, client.connects, cpu)
+        })?);
     }
     barrier.wait();
     let started = Instant::now();
+    let cpu_before = server_cpu(server);
     let mut samples = Vec::new();
-    let (mut bytes, mut errors, mut connects) = (0u64, 0u64, 0u64);
+    let (mut bytes, mut errors, mut connects, mut client_cpu) = (0u64, 0u64, 0u64, 0.0);
     for thread in threads {
-        let (s, b, e, c) = thread
+        let (s, b, e, c, cpu) = thread
             .join()
             .map_err(|_| BenchError("a load client panicked".into()))?;
         samples.extend(s);
         bytes += b;
         errors += e;
         connects += c;
+        client_cpu += cpu;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let mut used = server_cpu(server) - cpu_before;
+    if let Server::InProcess = server {
+        used -= client_cpu;
+    }
     Ok(LoadFigures {
         requests: samples.len() as u64,
         errors,
         seconds,
         requests_per_s: samples.len() as f64 / seconds,
         bytes_per_s: bytes as f64 / seconds,
+        server_cpu_us_per_request: ratio(used.max(0.0) * 1e6, samples.len() as f64),
         latency: Summary::of(&samples),
         connects,
     })
@@ -222,7 +261,7 @@ pub fn run(quick: bool) -> BenchResult<ReadsResult> {
         .ok()
         .and_then(|v| v["count"].as_u64())
         .unwrap_or(0);
-    let engine_figures = load(engine.addr, PATH, clients, duration)?;
+    let engine_figures = load(engine.addr, Server::InProcess, PATH, clients, duration)?;
     let page_engine = sequential(engine.addr, PAGE, page_count)?;
     let (nginx, page_nginx, nginx_note) = match nginx_binary() {
         None => (
@@ -233,7 +272,13 @@ pub fn run(quick: bool) -> BenchResult<ReadsResult> {
         Some(binary) => {
             let files: [(&str, &[u8]); 2] = [("targets.json", &body), ("page.json", &page_body)];
             let server = Nginx::start(&binary, &nginx_dir()?, &files)?;
-            let figures = load(server.addr, "/targets.json", clients, duration)?;
+            let figures = load(
+                server.addr,
+                Server::Process(server.pid()),
+                "/targets.json",
+                clients,
+                duration,
+            )?;
             let page = sequential(server.addr, "/page.json", page_count)?;
             (Some(figures), Some(page), None)
         }
@@ -241,6 +286,15 @@ pub fn run(quick: bool) -> BenchResult<ReadsResult> {
     let engine_over_nginx_rps = nginx
         .as_ref()
         .map(|n| ratio(engine_figures.requests_per_s, n.requests_per_s))
+        .unwrap_or(0.0);
+    let engine_over_nginx_cpu = nginx
+        .as_ref()
+        .map(|n| {
+            ratio(
+                engine_figures.server_cpu_us_per_request,
+                n.server_cpu_us_per_request,
+            )
+        })
         .unwrap_or(0.0);
     Ok(ReadsResult {
         routers,
@@ -252,6 +306,7 @@ pub fn run(quick: bool) -> BenchResult<ReadsResult> {
         nginx,
         nginx_note,
         engine_over_nginx_rps,
+        engine_over_nginx_cpu,
         page_bytes: page_body.len(),
         page_engine_over_nginx_p50: page_nginx
             .as_ref()

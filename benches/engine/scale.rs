@@ -61,9 +61,10 @@ impl ScaleResult {
                         self.poll_interval_s
                     ),
                     format!(
-                        "warm-up {:.2} s · RSS +{:.1} MiB · {} threads · CPU {:.2} s/min (sim {:.2}) · targets p50 {} · routers p50 {}",
+                        "warm-up {:.2} s · RSS +{:.1} MiB ({:.0} KiB/router) · {} threads · CPU {:.2} s/min (sim {:.2}) · targets p50 {} · routers p50 {}",
                         s.warmup_s,
                         s.rss_delta_kib as f64 / 1024.0,
+                        s.rss_delta_kib as f64 / s.routers.max(1) as f64,
                         s.threads - s.threads_before,
                         s.engine_cpu_s_per_min,
                         s.sim_cpu_s_per_min,

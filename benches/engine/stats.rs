@@ -105,6 +105,23 @@ pub fn cpu_seconds(pid: Option<u32>) -> f64 {
     stat_cpu_seconds(&std::fs::read_to_string(path).unwrap_or_default())
 }
 
+/// CPU seconds of the calling thread.
+pub fn current_thread_cpu_seconds() -> f64 {
+    stat_cpu_seconds(&std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default())
+}
+
+/// CPU seconds of process `pid` and its direct children (nginx: master and workers).
+pub fn process_tree_cpu_seconds(pid: u32) -> f64 {
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    cpu_seconds(Some(pid))
+        + children
+            .split_whitespace()
+            .filter_map(|child| child.parse().ok())
+            .map(|child| cpu_seconds(Some(child)))
+            .sum::<f64>()
+}
+
 /// CPU seconds of this process's threads whose name starts with `prefix`.
 pub fn thread_cpu_seconds(prefix: &str) -> f64 {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
