@@ -28,4 +28,4 @@ cargo clippy --all-targets --quiet -- -D warnings
 echo "run-all: building"
 cargo build --all-targets --quiet
 echo "run-all: tests (a private MariaDB on loopback for the MySQL tests)"
-exec tests/db.sh run -- cargo test --all-targets
+exec tests/db.sh run -- cargo test --lib --bins --tests
