@@ -15,7 +15,7 @@ use crate::rng::Rng;
 use crate::router::{Client, RouterError};
 use crossbeam_channel::{after, never, select, tick, Receiver};
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -37,7 +37,7 @@ pub(crate) struct RouterActor {
     rng: Rng,
     /// Sessions of the previous poll by `.id`; `None` right after a (re)connect, so the
     /// first poll is a baseline and does not fire a storm of session events.
-    previous_sessions: Option<HashMap<String, ActiveSession>>,
+    previous_sessions: Option<Arc<Vec<ActiveSession>>>,
     secrets_fingerprint: Option<u64>,
     /// Whether router.down was already announced since the router was last up.
     down_announced: bool,
@@ -307,30 +307,29 @@ impl RouterActor {
         result
     }
 
-    fn session_events(&mut self, sessions: &[ActiveSession]) {
-        let current: HashMap<String, ActiveSession> =
-            sessions.iter().map(|s| (s.id.clone(), s.clone())).collect();
+    /// Session up/down events against the previous poll. Diffs by `.id` over borrowed ids
+    /// and keeps the previous list by `Arc` (the snapshot's own), so no session is cloned
+    /// unless an event needs it.
+    fn session_events(&mut self, sessions: &Arc<Vec<ActiveSession>>) {
         if let Some(previous) = &self.previous_sessions {
-            for (id, session) in &current {
-                if !previous.contains_key(id) {
-                    self.observer.event(FleetEvent::SessionUp {
-                        router: self.config.id,
-                        host: self.config.host.clone(),
-                        session: session.clone(),
-                    });
-                }
+            let before: HashSet<&str> = previous.iter().map(|s| s.id.as_str()).collect();
+            let now: HashSet<&str> = sessions.iter().map(|s| s.id.as_str()).collect();
+            for session in sessions.iter().filter(|s| !before.contains(s.id.as_str())) {
+                self.observer.event(FleetEvent::SessionUp {
+                    router: self.config.id,
+                    host: self.config.host.clone(),
+                    session: session.clone(),
+                });
             }
-            for (id, session) in previous {
-                if !current.contains_key(id) {
-                    self.observer.event(FleetEvent::SessionDown {
-                        router: self.config.id,
-                        host: self.config.host.clone(),
-                        session: session.clone(),
-                    });
-                }
+            for session in previous.iter().filter(|s| !now.contains(s.id.as_str())) {
+                self.observer.event(FleetEvent::SessionDown {
+                    router: self.config.id,
+                    host: self.config.host.clone(),
+                    session: session.clone(),
+                });
             }
         }
-        self.previous_sessions = Some(current);
+        self.previous_sessions = Some(Arc::clone(sessions));
     }
 
     /// Runs one command. `Err` only when the connection must be recycled.
