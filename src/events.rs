@@ -2,9 +2,10 @@
 //! `/metrics` page from fleet snapshots. Never blocks a router thread: webhooks and store
 //! writes go through bounded queues that drop (and count) rather than wait.
 
-use crate::fleet::{Fleet, FleetEvent, FleetObserver};
+use crate::fleet::{Fleet, FleetEvent, FleetObserver, ReloadReport};
+use crate::http::EngineHooks;
 use crate::metrics::{Metrics, RouterGauges, ScrapeSnapshot, WebhookTotals};
-use crate::model::{ActiveSession, RouterId, Secret};
+use crate::model::{ActiveSession, RouterConfig, RouterId, Secret};
 use crate::webhook::{Event, WebhookSender};
 use crossbeam_channel::{Sender, TrySendError};
 use std::sync::Arc;
@@ -117,4 +118,78 @@ pub fn render_metrics(
         })
         .unwrap_or_default();
     metrics.render(&ScrapeSnapshot { routers, webhook })
+}
+
+/// Reads the router list from wherever the registry lives (MySQL, or a fixed list).
+pub type RegistryReader = Box<dyn Fn() -> Result<Vec<RouterConfig>, String> + Send + Sync>;
+/// Writes one router's secrets to the user store; the number of rows stored.
+pub type UserWriter =
+    Box<dyn Fn(RouterId, &[Secret], &[ActiveSession]) -> Result<usize, String> + Send + Sync>;
+
+/// What the HTTP layer may ask of the rest of the program: registry reloads, user-store
+/// writes, the metrics page. One implementation for `serve`, `demo`, tests and benchmarks.
+pub struct EngineServices {
+    pub fleet: Arc<Fleet>,
+    /// `None`: `/metrics` answers 404.
+    pub metrics: Option<Arc<Metrics>>,
+    pub webhooks: Option<WebhookSender>,
+    pub registry: RegistryReader,
+    /// `None`: no user store (`stored: null`).
+    pub users: Option<UserWriter>,
+}
+
+impl EngineServices {
+    /// Services for a fixed router list, without a user store.
+    pub fn with_fixed_routers(
+        fleet: Arc<Fleet>,
+        routers: Vec<RouterConfig>,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Self {
+        EngineServices {
+            fleet,
+            metrics,
+            webhooks: None,
+            registry: Box::new(move || Ok(routers.clone())),
+            users: None,
+        }
+    }
+}
+
+impl EngineHooks for EngineServices {
+    fn reload(&self) -> Result<ReloadReport, String> {
+        let routers = (self.registry)()?;
+        let report = self.fleet.apply(routers);
+        if report != ReloadReport::default() {
+            log::info!(
+                "registry reload: {} added, {} removed, {} restarted",
+                report.added,
+                report.removed,
+                report.restarted
+            );
+        }
+        Ok(report)
+    }
+
+    fn store_secrets(
+        &self,
+        router: RouterId,
+        secrets: &[Secret],
+        sessions: &[ActiveSession],
+    ) -> Result<Option<usize>, String> {
+        match &self.users {
+            Some(write) => write(router, secrets, sessions).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn metrics_text(&self) -> Option<String> {
+        let metrics = self.metrics.as_ref()?;
+        Some(render_metrics(&self.fleet, metrics, self.webhooks.as_ref()))
+    }
+
+    fn http_request(&self, route: &'static str, status: u16, elapsed: Duration) {
+        if let Some(metrics) = &self.metrics {
+            metrics.http_request(route, status, elapsed.as_secs_f64());
+        }
+    }
 }

@@ -2,18 +2,20 @@
 //! store, fleet, webhooks and HTTP pool from the library, and waits for a signal.
 
 use net_engine::config::Config;
-use net_engine::events::{render_metrics, EngineObserver, SecretsUpdate};
-use net_engine::fleet::{Fleet, FleetSettings, ReloadReport};
+use net_engine::events::{
+    EngineObserver, EngineServices, RegistryReader, SecretsUpdate, UserWriter,
+};
+use net_engine::fleet::{Fleet, FleetSettings};
 use net_engine::http::{AppState, EngineHooks, HttpServer};
 use net_engine::metrics::Metrics;
-use net_engine::model::{ActiveSession, RouterConfig, RouterId, Secret};
+use net_engine::model::{RouterConfig, RouterId};
 use net_engine::router::Client;
 use net_engine::sim::{SimConfig, Simulator};
 use net_engine::store::{
     parse_dsn, parse_routers_csv, DbSettings, MysqlStore, StoreTimeouts, SyncWriterHandle,
     UserSyncJob, WriterSettings,
 };
-use net_engine::webhook::{WebhookConfig, WebhookSender, WebhookWorker};
+use net_engine::webhook::{WebhookConfig, WebhookWorker};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -158,66 +160,10 @@ fn shutdown_flag() -> Result<Arc<AtomicBool>, i32> {
     Ok(flag)
 }
 
-/// Reads the router list from wherever the registry lives (MySQL, or the demo's list).
-type RegistryReader = Box<dyn Fn() -> Result<Vec<RouterConfig>, String> + Send + Sync>;
-/// Writes one router's secrets to the user store; the number of rows stored.
-type UserWriter =
-    Box<dyn Fn(RouterId, &[Secret], &[ActiveSession]) -> Result<usize, String> + Send + Sync>;
-
-/// What the HTTP layer may ask of the rest of the program.
-struct MainHooks {
-    fleet: Arc<Fleet>,
-    metrics: Arc<Metrics>,
-    webhooks: Option<WebhookSender>,
-    registry: RegistryReader,
-    users: Option<UserWriter>,
-}
-
-impl EngineHooks for MainHooks {
-    fn reload(&self) -> Result<ReloadReport, String> {
-        let routers = (self.registry)()?;
-        let report = self.fleet.apply(routers);
-        if report != ReloadReport::default() {
-            log::info!(
-                "registry reload: {} added, {} removed, {} restarted",
-                report.added,
-                report.removed,
-                report.restarted
-            );
-        }
-        Ok(report)
-    }
-
-    fn store_secrets(
-        &self,
-        router: RouterId,
-        secrets: &[Secret],
-        sessions: &[ActiveSession],
-    ) -> Result<Option<usize>, String> {
-        match &self.users {
-            Some(write) => write(router, secrets, sessions).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    fn metrics_text(&self) -> Option<String> {
-        Some(render_metrics(
-            &self.fleet,
-            &self.metrics,
-            self.webhooks.as_ref(),
-        ))
-    }
-
-    fn http_request(&self, route: &'static str, status: u16, elapsed: Duration) {
-        self.metrics
-            .http_request(route, status, elapsed.as_secs_f64());
-    }
-}
-
 /// A running engine: fleet, webhooks, HTTP pool.
 struct Engine {
     fleet: Arc<Fleet>,
-    hooks: Arc<MainHooks>,
+    hooks: Arc<EngineServices>,
     webhook_worker: Option<WebhookWorker>,
     server: HttpServer,
 }
@@ -263,9 +209,9 @@ fn start_engine(
         started.elapsed().as_secs_f64(),
         fleet.len()
     );
-    let hooks = Arc::new(MainHooks {
+    let hooks = Arc::new(EngineServices {
         fleet: Arc::clone(&fleet),
-        metrics,
+        metrics: Some(metrics),
         webhooks,
         registry,
         users,
@@ -320,7 +266,7 @@ fn serve_until_signal(engine: Engine, shutdown: &AtomicBool) {
 }
 
 /// The reload thread: re-reads the registry every `every` until `shutdown`.
-fn spawn_reloader(hooks: Arc<MainHooks>, every: Duration, shutdown: Arc<AtomicBool>) {
+fn spawn_reloader(hooks: Arc<EngineServices>, every: Duration, shutdown: Arc<AtomicBool>) {
     let spawned = std::thread::Builder::new()
         .name("reload".into())
         .spawn(move || {

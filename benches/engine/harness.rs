@@ -2,11 +2,11 @@
 //! `main.rs` wires it), the simulator in-process or as a separate `net-engine sim` process,
 //! and nginx as a static-file floor.
 
-use net_engine::events::{render_metrics, EngineObserver};
-use net_engine::fleet::{Fleet, FleetSettings, ReloadReport, RouterSnapshot, RouterState};
-use net_engine::http::{AppState, EngineHooks, HttpServer};
+use net_engine::events::{EngineObserver, EngineServices};
+use net_engine::fleet::{Fleet, FleetSettings, RouterSnapshot, RouterState};
+use net_engine::http::{AppState, HttpServer};
 use net_engine::metrics::Metrics;
-use net_engine::model::{ActiveSession, RouterConfig, RouterId, Secret};
+use net_engine::model::{RouterConfig, RouterId};
 use net_engine::sim::{SimConfig, Simulator};
 use std::fmt;
 use std::io::{self, BufRead, BufReader};
@@ -79,36 +79,6 @@ pub fn users_for_sessions(sessions: usize) -> usize {
     (sessions * 8).div_ceil(7)
 }
 
-struct BenchHooks {
-    fleet: Arc<Fleet>,
-    metrics: Arc<Metrics>,
-    routers: Vec<RouterConfig>,
-}
-
-impl EngineHooks for BenchHooks {
-    fn reload(&self) -> Result<ReloadReport, String> {
-        Ok(self.fleet.apply(self.routers.clone()))
-    }
-
-    fn store_secrets(
-        &self,
-        _: RouterId,
-        _: &[Secret],
-        _: &[ActiveSession],
-    ) -> Result<Option<usize>, String> {
-        Ok(None)
-    }
-
-    fn metrics_text(&self) -> Option<String> {
-        Some(render_metrics(&self.fleet, &self.metrics, None))
-    }
-
-    fn http_request(&self, route: &'static str, status: u16, elapsed: Duration) {
-        self.metrics
-            .http_request(route, status, elapsed.as_secs_f64());
-    }
-}
-
 /// The engine as `net-engine serve` runs it (metrics on, no webhooks, no MySQL), on
 /// 127.0.0.1:0.
 pub struct BenchEngine {
@@ -143,11 +113,11 @@ impl BenchEngine {
         fleet.apply(routers.clone());
         let warm = wait_online(&fleet, warmup_limit);
         let warmup = started.elapsed();
-        let hooks = Arc::new(BenchHooks {
-            fleet: Arc::clone(&fleet),
-            metrics,
+        let hooks = Arc::new(EngineServices::with_fixed_routers(
+            Arc::clone(&fleet),
             routers,
-        });
+            Some(metrics),
+        ));
         let state = Arc::new(AppState {
             fleet: Arc::clone(&fleet),
             app_key: KEY.to_owned(),

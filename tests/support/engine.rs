@@ -1,15 +1,15 @@
 //! Starting the simulator and the engine on loopback, an HTTP client, and a watchdog.
 
-use net_engine::events::{render_metrics, EngineObserver};
-use net_engine::fleet::{Fleet, FleetObserver, FleetSettings, NoObserver, ReloadReport};
-use net_engine::http::{AppState, EngineHooks, HttpServer};
+use net_engine::events::{EngineObserver, EngineServices};
+use net_engine::fleet::{Fleet, FleetObserver, FleetSettings, NoObserver};
+use net_engine::http::{AppState, HttpServer};
 use net_engine::metrics::Metrics;
-use net_engine::model::{ActiveSession, RouterConfig, RouterId, Secret};
+use net_engine::model::{RouterConfig, RouterId};
 use net_engine::sim::{Fault, SimConfig, Simulator};
 use net_engine::webhook::WebhookSender;
 use serde_json::Value;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The key every test engine uses.
@@ -76,46 +76,10 @@ pub fn fast_settings() -> FleetSettings {
     }
 }
 
-/// Registry hooks backed by a list tests can change.
-pub struct TestHooks {
-    pub fleet: Arc<Fleet>,
-    pub routers: Mutex<Vec<RouterConfig>>,
-    pub metrics: Option<Arc<Metrics>>,
-    pub webhooks: Option<WebhookSender>,
-}
-
-impl EngineHooks for TestHooks {
-    fn reload(&self) -> Result<ReloadReport, String> {
-        let routers = self
-            .routers
-            .lock()
-            .map_err(|_| "poisoned".to_owned())?
-            .clone();
-        Ok(self.fleet.apply(routers))
-    }
-    fn store_secrets(
-        &self,
-        _: RouterId,
-        _: &[Secret],
-        _: &[ActiveSession],
-    ) -> Result<Option<usize>, String> {
-        Ok(None)
-    }
-    fn metrics_text(&self) -> Option<String> {
-        let metrics = self.metrics.as_ref()?;
-        Some(render_metrics(&self.fleet, metrics, self.webhooks.as_ref()))
-    }
-    fn http_request(&self, route: &'static str, status: u16, elapsed: Duration) {
-        if let Some(metrics) = &self.metrics {
-            metrics.http_request(route, status, elapsed.as_secs_f64());
-        }
-    }
-}
-
 /// The engine (fleet + HTTP pool) on 127.0.0.1:0.
 pub struct TestEngine {
     pub fleet: Arc<Fleet>,
-    pub hooks: Arc<TestHooks>,
+    pub hooks: Arc<EngineServices>,
     pub base: String,
     server: Option<HttpServer>,
     agent: ureq::Agent,
@@ -199,11 +163,9 @@ impl TestEngine {
         ));
         fleet.apply(routers.clone());
         fleet.wait_warm(warmup);
-        let hooks = Arc::new(TestHooks {
-            fleet: Arc::clone(&fleet),
-            routers: Mutex::new(routers),
-            metrics,
+        let hooks = Arc::new(EngineServices {
             webhooks,
+            ..EngineServices::with_fixed_routers(Arc::clone(&fleet), routers, metrics)
         });
         let state = Arc::new(AppState {
             fleet: Arc::clone(&fleet),
