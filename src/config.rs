@@ -21,6 +21,8 @@ const SAMPLE_APP_KEYS: &[&str] = &[
 #[derive(Clone, PartialEq)]
 pub struct Config {
     pub db_dsn: Option<String>,
+    /// `ROUTERS_FILE`: read the router registry from this CSV file instead of MySQL.
+    pub routers_file: Option<std::path::PathBuf>,
     pub listen: SocketAddr,
     pub app_key: Option<String>,
     pub http_threads: usize,
@@ -41,6 +43,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("db_dsn", &self.db_dsn.as_ref().map(|_| "<set>"))
+            .field("routers_file", &self.routers_file)
             .field("listen", &self.listen)
             .field("app_key", &self.app_key.as_ref().map(|_| "<set>"))
             .field("http_threads", &self.http_threads)
@@ -139,6 +142,7 @@ impl Config {
         };
         Ok(Config {
             db_dsn: get("DB_DSN"),
+            routers_file: get("ROUTERS_FILE").map(std::path::PathBuf::from),
             listen,
             app_key: get("APP_KEY"),
             http_threads,

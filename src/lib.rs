@@ -6,7 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
-pub mod events;
+pub mod engine;
 pub mod fleet;
 pub mod http;
 pub mod metrics;

@@ -21,9 +21,12 @@ fn webhook_config(url: &str) -> WebhookConfig {
 fn session_events_follow_the_simulator_and_none_fire_at_start_up() {
     let _watchdog = Watchdog::new("session_events", Duration::from_secs(60));
     let receiver = WebhookReceiver::start(|_| 200);
-    let (sender, _worker) = webhook::start(webhook_config(&receiver.url)).unwrap();
     let sim = simulator(2, 20);
-    let engine = TestEngine::start_observed(router_configs(&sim), fast_settings(), Some(sender));
+    let engine = TestEngine::start_observed(
+        router_configs(&sim),
+        fast_settings(),
+        Some(webhook_config(&receiver.url)),
+    );
     let mut events = Vec::new();
     while let Some(request) = receiver.recv(Duration::from_millis(2500)) {
         let body = request.json();
@@ -99,10 +102,8 @@ fn a_hung_receiver_slows_neither_polls_nor_the_api() {
         request_timeout: Duration::from_secs(2),
         ..webhook_config(&hung.url)
     };
-    let (sender, _worker) = webhook::start(config).unwrap();
     let sim = simulator(1, 40);
-    let engine =
-        TestEngine::start_observed(router_configs(&sim), fast_settings(), Some(sender.clone()));
+    let engine = TestEngine::start_observed(router_configs(&sim), fast_settings(), Some(config));
     let router = &sim.routers()[0];
     // Many session changes: far more events than the queue holds.
     let names = router.with_state(|s| s.active_names());
@@ -117,7 +118,9 @@ fn a_hung_receiver_slows_neither_polls_nor_the_api() {
         handle.snapshot().last_poll_at != first_poll
     });
     eventually("drops are counted", Duration::from_secs(5), || {
-        sender.stats().dropped > 0
+        engine
+            .webhook_stats()
+            .is_some_and(|stats| stats.dropped > 0)
     });
     for _ in 0..5 {
         let started = Instant::now();

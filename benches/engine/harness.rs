@@ -1,13 +1,12 @@
-//! Starting what the scenarios measure: the engine in-process (fleet + HTTP pool, wired as
-//! `main.rs` wires it), the simulator in-process or as a separate `net-engine sim` process,
+//! Starting what the scenarios measure: the engine in-process (the library's `Engine`, as
+//! `serve` and `demo` start it), the simulator in-process or as a separate `net-engine sim` process,
 //! and nginx as a static-file floor.
 
-use net_engine::events::{EngineObserver, EngineServices};
+use net_engine::engine::{Engine, EngineParts, EngineSettings};
 use net_engine::fleet::{Fleet, FleetSettings, RouterSnapshot, RouterState};
-use net_engine::http::{AppState, HttpServer};
-use net_engine::metrics::Metrics;
 use net_engine::model::{RouterConfig, RouterId};
 use net_engine::sim::{SimConfig, Simulator};
+use net_engine::store::MemoryRegistry;
 use std::fmt;
 use std::io::{self, BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -87,7 +86,7 @@ pub struct BenchEngine {
     /// From `Fleet::apply` to every router warm.
     pub warmup: Duration,
     pub warm: bool,
-    server: Option<HttpServer>,
+    engine: Option<Engine>,
 }
 
 /// The HTTP pool size `net-engine` uses by default (`HTTP_THREADS`).
@@ -99,41 +98,24 @@ impl BenchEngine {
         settings: FleetSettings,
         warmup_limit: Duration,
     ) -> BenchResult<BenchEngine> {
-        let metrics = Arc::new(Metrics::new("bench"));
-        let observer = Arc::new(EngineObserver {
-            metrics: Arc::clone(&metrics),
-            webhooks: None,
-            secrets: None,
-        });
-        let fleet = Arc::new(Fleet::new(
-            settings.with_http_threads(HTTP_THREADS),
-            observer,
-        ));
+        let mut engine_settings = EngineSettings::loopback(KEY, settings, HTTP_THREADS);
+        engine_settings.warmup_timeout = warmup_limit;
+        engine_settings.version = "bench".into();
         let started = Instant::now();
-        fleet.apply(routers.clone());
-        let warm = wait_online(&fleet, warmup_limit);
+        let engine = Engine::start(EngineParts::new(
+            engine_settings,
+            Arc::new(MemoryRegistry::new(routers)),
+        ))
+        .map_err(|e| BenchError(e.to_string()))?;
+        let fleet = Arc::clone(engine.fleet());
+        let warm = wait_online(&fleet, warmup_limit.saturating_sub(started.elapsed()));
         let warmup = started.elapsed();
-        let hooks = Arc::new(EngineServices::with_fixed_routers(
-            Arc::clone(&fleet),
-            routers,
-            Some(metrics),
-        ));
-        let state = Arc::new(AppState {
-            fleet: Arc::clone(&fleet),
-            app_key: KEY.to_owned(),
-            hooks,
-            started: Instant::now(),
-            cors_origin: None,
-            metrics_public: false,
-        });
-        let server = HttpServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), HTTP_THREADS, state)
-            .map_err(BenchError)?;
         Ok(BenchEngine {
             fleet,
-            addr: server.local_addr(),
+            addr: engine.local_addr(),
             warmup,
             warm,
-            server: Some(server),
+            engine: Some(engine),
         })
     }
 
@@ -172,10 +154,9 @@ fn wait_online(fleet: &Fleet, limit: Duration) -> bool {
 
 impl Drop for BenchEngine {
     fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.shutdown(Duration::from_secs(2));
+        if let Some(engine) = self.engine.take() {
+            engine.shutdown();
         }
-        self.fleet.shutdown(Duration::from_secs(5));
     }
 }
 

@@ -14,6 +14,7 @@ pub mod validate;
 
 use crate::fleet::{Fleet, ReloadReport};
 use crate::model::{ActiveSession, RouterId, Secret};
+use crate::store::StoreError;
 use error::ApiError;
 use request::ApiRequest;
 use routes::{Access, Endpoint, Params, RouteMatch};
@@ -31,14 +32,14 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// What the HTTP layer needs from the rest of the program (registry, store, metrics).
 pub trait EngineHooks: Send + Sync {
     /// Re-reads the router registry and applies it to the fleet.
-    fn reload(&self) -> Result<ReloadReport, String>;
+    fn reload(&self) -> Result<ReloadReport, StoreError>;
     /// Writes a router's secrets to the user store; `Ok(None)` when there is no store.
     fn store_secrets(
         &self,
         router: RouterId,
         secrets: &[Secret],
         sessions: &[ActiveSession],
-    ) -> Result<Option<usize>, String>;
+    ) -> Result<Option<usize>, StoreError>;
     /// The Prometheus exposition, `None` when metrics are off.
     fn metrics_text(&self) -> Option<String> {
         None
@@ -279,11 +280,13 @@ impl HttpServer {
         listen: SocketAddr,
         threads: usize,
         state: Arc<AppState>,
-    ) -> Result<HttpServer, String> {
-        let listener =
-            listener_with_nodelay(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    ) -> std::io::Result<HttpServer> {
+        let cannot_listen = |e: std::io::Error| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}"))
+        };
+        let listener = listener_with_nodelay(listen).map_err(cannot_listen)?;
         let server = tiny_http::Server::from_listener(listener, None)
-            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            .map_err(|e| std::io::Error::other(format!("cannot listen on {listen}: {e}")))?;
         let local_addr = server.server_addr().to_ip().unwrap_or(listen);
         let server = Arc::new(server);
         let stopping = Arc::new(AtomicBool::new(false));
@@ -299,7 +302,9 @@ impl HttpServer {
             let handle = std::thread::Builder::new()
                 .name(format!("http-{n}"))
                 .spawn(move || worker(&server, &state, &stopping, &in_flight, &next_id))
-                .map_err(|e| format!("cannot start HTTP thread: {e}"))?;
+                .map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("cannot start HTTP thread: {e}"))
+                })?;
             handles.push(handle);
         }
         Ok(HttpServer {

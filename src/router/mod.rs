@@ -6,6 +6,7 @@
 pub mod conn;
 pub mod error;
 pub mod ops;
+pub mod probe;
 
 pub use conn::{encode_text, Connection, Record, Response, Stream};
 pub use error::{RouterError, Trap};

@@ -88,6 +88,34 @@ pub fn parse_routers_csv(text: &str) -> Result<Vec<NewRouter>, CsvError> {
     Ok(routers)
 }
 
+/// Good rows with their record numbers, and one error per bad record.
+pub type LenientParse = (Vec<(usize, NewRouter)>, Vec<CsvError>);
+
+/// Parses the whole file, keeping going past bad records: the good rows, each with its record
+/// number (1 for the first record after the header, counting bad ones too), and one error per
+/// bad record. Fails only when the file as a whole is unreadable (no header, a bad header, an
+/// unterminated quote).
+pub fn parse_routers_csv_lenient(text: &str) -> Result<LenientParse, CsvError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let records = split_records(text)?;
+    let mut records = records.into_iter().filter(|(_, fields)| !is_blank(fields));
+    let (header_line, header) = records.next().ok_or(CsvError {
+        line: 1,
+        message: "empty file: expected a header name,host,port,username,password[,use_tls]"
+            .to_owned(),
+    })?;
+    let columns = parse_header(header_line, &header)?;
+    let mut routers = Vec::new();
+    let mut errors = Vec::new();
+    for (index, (line, fields)) in records.enumerate() {
+        match parse_router(line, &columns, fields) {
+            Ok(router) => routers.push((index + 1, router)),
+            Err(error) => errors.push(error),
+        }
+    }
+    Ok((routers, errors))
+}
+
 fn parse_header(line: usize, header: &[Field]) -> Result<Vec<Column>, CsvError> {
     let mut columns = Vec::with_capacity(header.len());
     for field in header {

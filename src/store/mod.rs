@@ -1,8 +1,9 @@
 //! The router registry and the PPPoE user store: which routers the engine serves, and where it
 //! records what it saw on them.
 //!
-//! Two registries implement [`RouterRegistry`]: [`mysql::MysqlStore`] (production, the only module
-//! that imports the `mysql` crate) and [`MemoryRegistry`] (the demo and tests). Everything else
+//! Three registries implement [`RouterRegistry`]: [`mysql::MysqlStore`] (production, the only
+//! module that imports the `mysql` crate), [`file::FileRegistry`] (`ROUTERS_FILE`, serve without
+//! MySQL) and [`MemoryRegistry`] (the demo and tests). Everything else
 //! here is plain data and pure functions: DSN parsing ([`dsn`]), the routers CSV ([`csv`]), the
 //! SQL script splitter ([`script`]).
 //! [`writer`] is the one thread that writes user syncs, coalescing and retrying while the
@@ -13,6 +14,7 @@
 
 pub mod csv;
 pub mod dsn;
+pub mod file;
 pub mod mysql;
 pub mod script;
 pub mod writer;
@@ -23,6 +25,7 @@ use std::sync::{Mutex, PoisonError};
 
 pub use self::csv::{parse_routers_csv, CsvError, NewRouter};
 pub use self::dsn::{parse_dsn, DbSettings, DsnError};
+pub use self::file::FileRegistry;
 pub use self::mysql::{MigrationReport, MysqlStore, SeedReport, StoreTimeouts};
 pub use self::writer::{SyncWriterHandle, UserStore, UserSyncJob, WriterSettings, WriterStats};
 
@@ -64,6 +67,13 @@ impl std::error::Error for StoreError {}
 pub trait RouterRegistry: Send + Sync {
     /// The enabled routers, ordered by id.
     fn load_routers(&self) -> Result<Vec<RouterConfig>, StoreError>;
+
+    /// Something that changes when the registry's source changes (a file's modification
+    /// time), for registries worth watching; `None` (the default) means "only reload on a timer
+    /// or on request".
+    fn fingerprint(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What one [`mysql::MysqlStore::sync_users`] call did to `pppoe_users`.

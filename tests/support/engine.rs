@@ -1,12 +1,11 @@
 //! Starting the simulator and the engine on loopback, an HTTP client, and a watchdog.
 
-use net_engine::events::{EngineObserver, EngineServices};
-use net_engine::fleet::{Fleet, FleetObserver, FleetSettings, NoObserver};
-use net_engine::http::{AppState, HttpServer};
-use net_engine::metrics::Metrics;
+use net_engine::engine::{Engine, EngineParts, EngineServices, EngineSettings};
+use net_engine::fleet::{Fleet, FleetObserver, FleetSettings};
 use net_engine::model::{RouterConfig, RouterId};
 use net_engine::sim::{Fault, SimConfig, Simulator};
-use net_engine::webhook::WebhookSender;
+use net_engine::store::MemoryRegistry;
+use net_engine::webhook::{WebhookConfig, WebhookStats};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -76,12 +75,14 @@ pub fn fast_settings() -> FleetSettings {
     }
 }
 
-/// The engine (fleet + HTTP pool) on 127.0.0.1:0.
+/// The engine (the library's `Engine`, as `serve` and `demo` assemble it) on 127.0.0.1:0.
 pub struct TestEngine {
     pub fleet: Arc<Fleet>,
     pub hooks: Arc<EngineServices>,
+    /// The registry behind `POST /routers/reload`: tests change it to add or remove routers.
+    pub registry: Arc<MemoryRegistry>,
     pub base: String,
-    server: Option<HttpServer>,
+    engine: Option<Engine>,
     agent: ureq::Agent,
 }
 
@@ -98,38 +99,20 @@ pub struct Answer {
 
 impl TestEngine {
     pub fn start(routers: Vec<RouterConfig>, settings: FleetSettings) -> TestEngine {
-        TestEngine::start_with(
-            routers,
-            settings,
-            Arc::new(NoObserver),
-            4,
-            Duration::from_secs(5),
-        )
+        TestEngine::build(routers, settings, None, 4, Duration::from_secs(5), None)
     }
 
-    /// The production wiring: metrics always, webhooks when given.
+    /// With webhooks to `webhooks` when given.
     pub fn start_observed(
         routers: Vec<RouterConfig>,
         settings: FleetSettings,
-        webhooks: Option<WebhookSender>,
+        webhooks: Option<WebhookConfig>,
     ) -> TestEngine {
-        let metrics = Arc::new(Metrics::new("test"));
-        let observer = Arc::new(EngineObserver {
-            metrics: Arc::clone(&metrics),
-            webhooks: webhooks.clone(),
-            secrets: None,
-        });
-        TestEngine::build(
-            routers,
-            settings,
-            observer,
-            4,
-            Duration::from_secs(5),
-            Some(metrics),
-            webhooks,
-        )
+        TestEngine::build(routers, settings, None, 4, Duration::from_secs(5), webhooks)
     }
 
+    /// With an observer that is told every fleet event too, a pool of `http_threads`, and a
+    /// warm-up limit.
     pub fn start_with(
         routers: Vec<RouterConfig>,
         settings: FleetSettings,
@@ -140,10 +123,9 @@ impl TestEngine {
         TestEngine::build(
             routers,
             settings,
-            observer,
+            Some(observer),
             http_threads,
             warmup,
-            None,
             None,
         )
     }
@@ -151,42 +133,43 @@ impl TestEngine {
     fn build(
         routers: Vec<RouterConfig>,
         settings: FleetSettings,
-        observer: Arc<dyn FleetObserver>,
+        observer: Option<Arc<dyn FleetObserver>>,
         http_threads: usize,
         warmup: Duration,
-        metrics: Option<Arc<Metrics>>,
-        webhooks: Option<WebhookSender>,
+        webhooks: Option<WebhookConfig>,
     ) -> TestEngine {
-        let fleet = Arc::new(Fleet::new(
-            settings.with_http_threads(http_threads),
-            observer,
-        ));
-        fleet.apply(routers.clone());
-        fleet.wait_warm(warmup);
-        let hooks = Arc::new(EngineServices {
-            webhooks,
-            ..EngineServices::with_fixed_routers(Arc::clone(&fleet), routers, metrics)
-        });
-        let state = Arc::new(AppState {
-            fleet: Arc::clone(&fleet),
-            app_key: KEY.to_owned(),
-            hooks: hooks.clone(),
-            started: Instant::now(),
-            cors_origin: None,
-            metrics_public: false,
-        });
-        let server = HttpServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), http_threads, state)
-            .expect("HTTP server starts");
-        let base = format!("http://{}", server.local_addr());
+        let registry = Arc::new(MemoryRegistry::new(routers));
+        let mut engine_settings = EngineSettings::loopback(KEY, settings, http_threads);
+        engine_settings.warmup_timeout = warmup;
+        engine_settings.webhook = webhooks;
+        let parts = EngineParts {
+            extra_observer: observer,
+            ..EngineParts::new(engine_settings, registry.clone())
+        };
+        let engine = Engine::start(parts).expect("engine starts on loopback");
+        let base = format!("http://{}", engine.local_addr());
         let agent = ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(30))
             .build();
         TestEngine {
-            fleet,
-            hooks,
+            fleet: Arc::clone(engine.fleet()),
+            hooks: Arc::clone(engine.services()),
+            registry,
             base,
-            server: Some(server),
+            engine: Some(engine),
             agent,
+        }
+    }
+
+    /// Delivery figures of the engine's webhook thread (`None` without webhooks).
+    pub fn webhook_stats(&self) -> Option<WebhookStats> {
+        self.engine.as_ref().and_then(Engine::webhook_stats)
+    }
+
+    /// Shuts the engine down now, in its documented order.
+    pub fn shutdown(&mut self) {
+        if let Some(engine) = self.engine.take() {
+            engine.shutdown();
         }
     }
 
@@ -265,10 +248,7 @@ impl TestEngine {
 
 impl Drop for TestEngine {
     fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.shutdown(Duration::from_secs(2));
-        }
-        self.fleet.shutdown(Duration::from_secs(2));
+        self.shutdown();
     }
 }
 

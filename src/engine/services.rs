@@ -1,33 +1,34 @@
-//! Fans what the fleet notices out to metrics, webhooks and the user store, and builds the
-//! `/metrics` page from fleet snapshots. Never blocks a router thread: webhooks and store
-//! writes go through bounded queues that drop (and count) rather than wait.
+//! The engine's services: fans what the fleet notices out to metrics, webhooks and the user
+//! store, and answers what the HTTP layer asks of the rest of the program (registry reloads,
+//! user-store writes, the `/metrics` page). Never blocks a router thread: webhooks and store
+//! writes go through queues that drop (and count) or coalesce rather than wait.
 
 use crate::fleet::{Fleet, FleetEvent, FleetObserver, ReloadReport};
 use crate::http::EngineHooks;
 use crate::metrics::{Metrics, RouterGauges, ScrapeSnapshot, WebhookTotals};
-use crate::model::{ActiveSession, RouterConfig, RouterId, Secret};
+use crate::model::{ActiveSession, RouterId, Secret};
+use crate::store::{RouterRegistry, StoreError, SyncWriterHandle, UserSyncJob};
 use crate::webhook::{Event, WebhookSender};
-use crossbeam_channel::{Sender, TrySendError};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A router's secret list, to be written to the user store.
-#[derive(Debug, Clone)]
-pub struct SecretsUpdate {
-    pub router: RouterId,
-    pub secrets: Arc<Vec<Secret>>,
-    pub sessions: Arc<Vec<ActiveSession>>,
-}
 
 /// The production observer: metrics always, webhooks and store updates when configured.
 pub struct EngineObserver {
     pub metrics: Arc<Metrics>,
     pub webhooks: Option<WebhookSender>,
-    pub secrets: Option<Sender<SecretsUpdate>>,
+    /// Secret lists go straight to the writer, whose `submit` never blocks (it keeps the
+    /// newest list per router).
+    pub users: Option<Arc<SyncWriterHandle>>,
+    /// Told everything too (tests record events through it).
+    pub extra: Option<Arc<dyn FleetObserver>>,
 }
 
 impl FleetObserver for EngineObserver {
     fn event(&self, event: FleetEvent) {
+        if let Some(extra) = &self.extra {
+            extra.event(event.clone());
+        }
         let webhook = match event {
             FleetEvent::RouterUp {
                 router,
@@ -59,17 +60,8 @@ impl FleetObserver for EngineObserver {
                 secrets,
                 sessions,
             } => {
-                if let Some(queue) = &self.secrets {
-                    match queue.try_send(SecretsUpdate {
-                        router,
-                        secrets,
-                        sessions,
-                    }) {
-                        Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-                        Err(TrySendError::Full(_)) => {
-                            log::warn!("router {router}: user store is behind; this secret list update is skipped");
-                        }
-                    }
+                if let Some(users) = &self.users {
+                    users.submit(UserSyncJob::new(router, secrets, &sessions));
                 }
                 None
             }
@@ -81,6 +73,9 @@ impl FleetObserver for EngineObserver {
     }
 
     fn command_finished(&self, router: RouterId, elapsed: Duration) {
+        if let Some(extra) = &self.extra {
+            extra.command_finished(router, elapsed);
+        }
         self.metrics.command_observed(router, elapsed.as_secs_f64());
     }
 }
@@ -120,45 +115,37 @@ pub fn render_metrics(
     metrics.render(&ScrapeSnapshot { routers, webhook })
 }
 
-/// Reads the router list from wherever the registry lives (MySQL, or a fixed list).
-pub type RegistryReader = Box<dyn Fn() -> Result<Vec<RouterConfig>, String> + Send + Sync>;
-/// Writes one router's secrets to the user store; the number of rows stored.
-pub type UserWriter =
-    Box<dyn Fn(RouterId, &[Secret], &[ActiveSession]) -> Result<usize, String> + Send + Sync>;
-
 /// What the HTTP layer may ask of the rest of the program: registry reloads, user-store
-/// writes, the metrics page. One implementation for `serve`, `demo`, tests and benchmarks.
+/// writes, the metrics page. Built by [`crate::engine::Engine::start`] only.
 pub struct EngineServices {
     pub fleet: Arc<Fleet>,
-    /// `None`: `/metrics` answers 404.
-    pub metrics: Option<Arc<Metrics>>,
+    pub metrics: Arc<Metrics>,
     pub webhooks: Option<WebhookSender>,
-    pub registry: RegistryReader,
+    pub registry: Arc<dyn RouterRegistry>,
     /// `None`: no user store (`stored: null`).
-    pub users: Option<UserWriter>,
-}
-
-impl EngineServices {
-    /// Services for a fixed router list, without a user store.
-    pub fn with_fixed_routers(
-        fleet: Arc<Fleet>,
-        routers: Vec<RouterConfig>,
-        metrics: Option<Arc<Metrics>>,
-    ) -> Self {
-        EngineServices {
-            fleet,
-            metrics,
-            webhooks: None,
-            registry: Box::new(move || Ok(routers.clone())),
-            users: None,
-        }
-    }
+    pub users: Option<Arc<SyncWriterHandle>>,
+    /// Longest a `POST /sync` waits for the user store.
+    pub sync_timeout: Duration,
 }
 
 impl EngineHooks for EngineServices {
-    fn reload(&self) -> Result<ReloadReport, String> {
-        let routers = (self.registry)()?;
+    fn reload(&self) -> Result<ReloadReport, StoreError> {
+        let routers = self.registry.load_routers()?;
+        let wanted: BTreeSet<RouterId> = routers.iter().map(|r| r.id).collect();
+        let removed: Vec<RouterId> = self
+            .fleet
+            .handles()
+            .iter()
+            .map(|h| h.id)
+            .filter(|id| !wanted.contains(id))
+            .collect();
         let report = self.fleet.apply(routers);
+        if let Some(users) = &self.users {
+            // A router that left the fleet must not have a queued sync written later.
+            for id in removed {
+                users.forget(id);
+            }
+        }
         if report != ReloadReport::default() {
             log::info!(
                 "registry reload: {} added, {} removed, {} restarted",
@@ -175,21 +162,28 @@ impl EngineHooks for EngineServices {
         router: RouterId,
         secrets: &[Secret],
         sessions: &[ActiveSession],
-    ) -> Result<Option<usize>, String> {
+    ) -> Result<Option<usize>, StoreError> {
         match &self.users {
-            Some(write) => write(router, secrets, sessions).map(Some),
+            Some(users) => {
+                let job = UserSyncJob::new(router, Arc::new(secrets.to_vec()), sessions);
+                users
+                    .sync_now(job, self.sync_timeout)
+                    .map(|counts| Some(counts.stored() as usize))
+            }
             None => Ok(None),
         }
     }
 
     fn metrics_text(&self) -> Option<String> {
-        let metrics = self.metrics.as_ref()?;
-        Some(render_metrics(&self.fleet, metrics, self.webhooks.as_ref()))
+        Some(render_metrics(
+            &self.fleet,
+            &self.metrics,
+            self.webhooks.as_ref(),
+        ))
     }
 
     fn http_request(&self, route: &'static str, status: u16, elapsed: Duration) {
-        if let Some(metrics) = &self.metrics {
-            metrics.http_request(route, status, elapsed.as_secs_f64());
-        }
+        self.metrics
+            .http_request(route, status, elapsed.as_secs_f64());
     }
 }
