@@ -220,8 +220,64 @@ pub fn parse_bool(text: &str) -> bool {
     matches!(text, "true" | "yes")
 }
 
+/// Fields of a new PPP secret, already validated by the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewSecret {
+    pub name: String,
+    pub password: String,
+    pub profile: Option<String>,
+    pub service: Option<String>,
+    pub local_address: Option<String>,
+    pub remote_address: Option<String>,
+    pub comment: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+/// Changes to an existing PPP secret; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretChanges {
+    pub password: Option<String>,
+    pub profile: Option<String>,
+    pub remote_address: Option<String>,
+    pub comment: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+impl SecretChanges {
+    /// API names of the fields that are set, in a fixed order.
+    pub fn changed_fields(&self) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        if self.password.is_some() {
+            fields.push("password");
+        }
+        if self.profile.is_some() {
+            fields.push("profile");
+        }
+        if self.remote_address.is_some() {
+            fields.push("remote_ip");
+        }
+        if self.comment.is_some() {
+            fields.push("comment");
+        }
+        if self.disabled.is_some() {
+            fields.push("disabled");
+        }
+        fields
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn changed_fields_in_order() {
+        let changes = SecretChanges {
+            profile: Some("20M".into()),
+            disabled: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(changes.changed_fields(), vec!["profile", "disabled"]);
+    }
+
     use super::*;
 
     #[test]

@@ -2,7 +2,8 @@
 //! `!empty`, traps, stale replies, faults and Latin-1 text.
 
 use crate::support::engine::{simulator, simulator_with, Watchdog};
-use net_engine::router::{Client, NewSecret, RouterError, SecretChanges};
+use net_engine::model::{NewSecret, SecretChanges};
+use net_engine::router::{Client, RouterError};
 use net_engine::routeros::{text, CommandBuilder};
 use net_engine::sim::{Fault, SimConfig, Simulator};
 use std::time::{Duration, Instant};

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 /// Why a connected session ended.
 enum SessionEnd {
     Stop,
-    Lost(RouterError),
+    Lost(Arc<RouterError>),
 }
 
 pub(crate) struct RouterActor {
@@ -185,7 +185,7 @@ impl RouterActor {
         let deadline = Instant::now() + self.settings.command_timeout;
         let identity = match client.identity(deadline) {
             Ok(identity) => identity.name,
-            Err(e) if e.is_connectivity_error() => return SessionEnd::Lost(e),
+            Err(e) if e.is_connectivity_error() => return SessionEnd::Lost(Arc::new(e)),
             Err(e) => {
                 log::warn!("router {}: cannot read identity: {e}", self.config.id);
                 String::new()
@@ -193,7 +193,7 @@ impl RouterActor {
         };
         self.previous_sessions = None;
         if let Err(e) = self.poll(&mut client) {
-            return SessionEnd::Lost(e);
+            return SessionEnd::Lost(Arc::new(e));
         }
         let snapshot = self.cell.update(|s| {
             s.state = RouterState::Online;
@@ -249,7 +249,7 @@ impl RouterActor {
                 recv(ticker) -> _ => {
                     if let Err(error) = self.poll(&mut client) {
                         client.shutdown();
-                        return SessionEnd::Lost(error);
+                        return SessionEnd::Lost(Arc::new(error));
                     }
                 }
             }
@@ -333,7 +333,11 @@ impl RouterActor {
     }
 
     /// Runs one command. `Err` only when the connection must be recycled.
-    fn execute(&mut self, client: &mut Client, command: Command) -> Result<(), RouterError> {
+    fn execute(
+        &mut self,
+        client: &mut Client,
+        command: Command,
+    ) -> Result<(), Arc<RouterError>> {
         let deadline = command.deadline();
         if Instant::now() >= deadline {
             // The caller already answered 504: a stale mutation must never reach the router.
@@ -350,7 +354,7 @@ impl RouterActor {
             return Ok(());
         }
         let started = Instant::now();
-        let mut connectivity: Option<RouterError> = None;
+        let mut connectivity: Option<Arc<RouterError>> = None;
         let changes_lists = command.changes_secrets_or_sessions();
         // Each arm answers its caller and keeps connectivity errors for the recycle decision.
         // After a change, the cached lists are re-read before the answer, so a caller that
@@ -361,11 +365,11 @@ impl RouterActor {
                 let mapped = match result {
                     Ok(value) => Ok(value),
                     Err(Failure::Router(e)) => {
-                        let fleet_error = FleetError::from_router(&e);
-                        if e.is_connectivity_error() {
-                            connectivity = Some(e);
+                        let cause = Arc::new(e);
+                        if cause.is_connectivity_error() {
+                            connectivity = Some(Arc::clone(&cause));
                         }
-                        Err(fleet_error)
+                        Err(FleetError::from_router(cause))
                     }
                     Err(Failure::Fleet(e)) => Err(e),
                 };
@@ -376,7 +380,7 @@ impl RouterActor {
                             self.config.id
                         );
                         if e.is_connectivity_error() {
-                            connectivity = Some(e);
+                            connectivity = Some(Arc::new(e));
                         }
                     }
                 }

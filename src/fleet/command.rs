@@ -3,7 +3,7 @@
 
 use super::FleetError;
 use crate::model::{ActiveSession, Profile, Resource, Secret};
-use crate::router::{NewSecret, SecretChanges};
+use crate::model::{NewSecret, SecretChanges};
 use crossbeam_channel::Sender;
 use serde::Serialize;
 use std::sync::Arc;

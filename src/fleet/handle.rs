@@ -9,7 +9,7 @@ use super::command::{
 use super::snapshot::{RouterSnapshot, SnapshotCell};
 use super::FleetError;
 use crate::model::{Profile, Resource, RouterId};
-use crate::router::{NewSecret, SecretChanges};
+use crate::model::{NewSecret, SecretChanges};
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender, TrySendError};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

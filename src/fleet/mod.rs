@@ -85,14 +85,15 @@ pub enum FleetError {
     /// No answer before the deadline; a mutation's outcome is unknown.
     Timeout,
     /// The connection dropped or broke mid-command.
-    ConnectionLost(String),
+    ConnectionLost(RouterCause),
     /// The router answered with an error.
-    RouterRejected(String),
+    RouterRejected(RouterCause),
     /// Input the router cannot take (e.g. text outside Windows-1252).
     InvalidInput(String),
-    /// The router refused a value of one attribute (e.g. an unknown profile).
+    /// The router refused the value of one field (e.g. an unknown profile); `field` is the
+    /// API's name for it (`remote_ip`, not RouterOS's `remote-address`).
     InvalidValue {
-        attribute: String,
+        field: String,
         message: String,
     },
     /// The thing to create already exists.
@@ -103,24 +104,67 @@ pub enum FleetError {
 }
 
 impl FleetError {
-    pub(crate) fn from_router(error: &RouterError) -> FleetError {
-        match error {
+    pub(crate) fn from_router(error: Arc<RouterError>) -> FleetError {
+        match &*error {
             RouterError::Timeout => FleetError::Timeout,
             RouterError::Trap(_) => match error.trap_message().and_then(refused_attribute) {
                 Some(attribute) => FleetError::InvalidValue {
-                    attribute: attribute.to_owned(),
+                    field: api_field(attribute).to_owned(),
                     message: format!(
                         "the router refused the value: {}",
                         error.trap_message().unwrap_or_default()
                     ),
                 },
-                None => FleetError::RouterRejected(error.to_string()),
+                None => FleetError::RouterRejected(RouterCause(error)),
             },
-            RouterError::UnexpectedReply(_) => FleetError::RouterRejected(error.to_string()),
+            RouterError::UnexpectedReply(_) => FleetError::RouterRejected(RouterCause(error)),
             RouterError::InvalidInput(m) => FleetError::InvalidInput(m.clone()),
-            _ => FleetError::ConnectionLost(error.to_string()),
+            _ => FleetError::ConnectionLost(RouterCause(error)),
         }
     }
+}
+
+/// The router's error behind a [`FleetError`], shared so the error stays cheap to clone and
+/// `source()` can reach it.
+#[derive(Debug, Clone)]
+pub struct RouterCause(pub Arc<RouterError>);
+
+impl From<RouterError> for RouterCause {
+    fn from(error: RouterError) -> Self {
+        RouterCause(Arc::new(error))
+    }
+}
+
+impl PartialEq for RouterCause {
+    /// Two causes are equal when they say the same thing (`io::Error` has no equality).
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for RouterCause {}
+
+impl fmt::Display for RouterCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The API's name for a RouterOS attribute a trap names.
+fn api_field(attribute: &str) -> &str {
+    match attribute {
+        "remote-address" => "remote_ip",
+        "local-address" => "local_ip",
+        "name" => "user",
+        other => other,
+    }
+}
+
+/// Checks that `value` can be sent to a router as text (RouterOS speaks Windows-1252).
+pub fn check_router_text(value: &str) -> Result<(), String> {
+    crate::routeros::text::encode(value)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 impl fmt::Display for FleetError {
@@ -135,7 +179,7 @@ impl fmt::Display for FleetError {
             FleetError::ConnectionLost(e) => {
                 write!(f, "connection to the router failed during the command: {e}")
             }
-            FleetError::RouterRejected(e) => f.write_str(e),
+            FleetError::RouterRejected(e) => write!(f, "{e}"),
             FleetError::InvalidInput(e) => f.write_str(e),
             FleetError::InvalidValue { message, .. } => f.write_str(message),
             FleetError::Conflict(e) => f.write_str(e),
@@ -146,7 +190,16 @@ impl fmt::Display for FleetError {
     }
 }
 
-impl std::error::Error for FleetError {}
+impl std::error::Error for FleetError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FleetError::ConnectionLost(cause) | FleetError::RouterRejected(cause) => {
+                Some(&*cause.0)
+            }
+            _ => None,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -263,7 +316,8 @@ struct RouterEntry {
     config: RouterConfig,
     /// Dropping it tells the router thread to stop.
     stop: Sender<()>,
-    join: JoinHandle<()>,
+    /// `None` when the thread could not be started (the router is shown offline).
+    join: Option<JoinHandle<()>>,
 }
 
 /// Every running router thread, by id.
@@ -469,11 +523,18 @@ impl Fleet {
             .stack_size(self.settings.thread_stack_size)
             .spawn(move || run_supervised(&mut actor));
         let join = match thread {
-            Ok(join) => join,
+            Ok(join) => Some(join),
             Err(e) => {
-                // Out of threads: the router stays offline rather than taking the service down.
+                // Out of threads: the router stays offline rather than taking the service down
+                // (and no second spawn is tried: it would fail, or panic, the same way).
                 log::error!("router {id}: cannot start its thread: {e}");
-                std::thread::spawn(|| {})
+                handle.cell.update(|s| {
+                    s.state = RouterState::Offline;
+                    s.unavailable = true;
+                    s.warm = true;
+                    s.last_error = Some(format!("cannot start the router thread: {e}"));
+                });
+                None
             }
         };
         RouterEntry {
@@ -531,6 +592,7 @@ fn stop_entries(entries: Vec<RouterEntry>, bound: Duration) {
         joins.push((entry.handle.id, entry.join));
     }
     for (id, join) in joins {
+        let Some(join) = join else { continue };
         while !join.is_finished() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }

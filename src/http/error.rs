@@ -50,16 +50,6 @@ impl ApiError {
     }
 }
 
-/// API field name for a RouterOS attribute named in a trap.
-fn api_field(attribute: &str) -> &str {
-    match attribute {
-        "remote-address" => "remote_ip",
-        "local-address" => "local_ip",
-        "name" => "user",
-        other => other,
-    }
-}
-
 impl From<FleetError> for ApiError {
     fn from(error: FleetError) -> Self {
         let message = error.to_string();
@@ -76,9 +66,7 @@ impl From<FleetError> for ApiError {
             FleetError::Timeout => ApiError::new(504, "router_timeout", message),
             FleetError::ConnectionLost(_) => ApiError::new(502, "router_connection_lost", message),
             FleetError::RouterRejected(_) => ApiError::new(502, "router_error", message),
-            FleetError::InvalidValue { attribute, .. } => {
-                ApiError::field(api_field(&attribute), message)
-            }
+            FleetError::InvalidValue { field, .. } => ApiError::field(&field, message),
             FleetError::InvalidInput(_) => ApiError::new(400, "invalid_field", message),
             FleetError::Conflict(_) => ApiError::new(409, "secret_exists", message),
             FleetError::UserNotFound(_) => ApiError::new(404, "user_not_found", message),
@@ -92,6 +80,7 @@ impl From<FleetError> for ApiError {
 mod tests {
     use super::*;
     use crate::model::RouterId;
+    use crate::router::RouterError;
 
     #[test]
     fn every_fleet_error_has_its_status() {
@@ -105,18 +94,20 @@ mod tests {
             (FleetError::QueueFull, 503, "queue_full"),
             (FleetError::Timeout, 504, "router_timeout"),
             (
-                FleetError::ConnectionLost("reset".into()),
+                FleetError::ConnectionLost(RouterError::Closed.into()),
                 502,
                 "router_connection_lost",
             ),
             (
-                FleetError::RouterRejected("no such item".into()),
+                FleetError::RouterRejected(
+                    RouterError::UnexpectedReply("no such item".into()).into(),
+                ),
                 502,
                 "router_error",
             ),
             (
                 FleetError::InvalidValue {
-                    attribute: "profile".into(),
+                    field: "profile".into(),
                     message: "x".into(),
                 },
                 400,

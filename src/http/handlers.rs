@@ -10,7 +10,7 @@ use super::validate;
 use super::{ApiResponse, AppState};
 use crate::fleet::{IsolateRequest, RouterHandle, RouterSnapshot, RouterState, TrafficSource};
 use crate::model::{parse_duration_secs, rfc3339, RouterId};
-use crate::router::{NewSecret, SecretChanges};
+use crate::model::{NewSecret, SecretChanges};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -454,17 +454,9 @@ pub fn secret_update(state: &AppState, request: &ApiRequest, params: &Params) ->
         ));
     }
     let outcome = handle_for(state, id)?.update_secret(&user, changes, kick)?;
-    let updated: Vec<&str> = outcome
-        .updated
-        .iter()
-        .map(|f| match *f {
-            "remote-address" => "remote_ip",
-            other => other,
-        })
-        .collect();
     Ok(ApiResponse::json(
         200,
-        &json!({"router_id": id, "user": user, "updated": updated, "kicked": outcome.kicked}),
+        &json!({"router_id": id, "user": user, "updated": outcome.updated, "kicked": outcome.kicked}),
     ))
 }
 

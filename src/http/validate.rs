@@ -1,7 +1,7 @@
 //! Input validation before anything reaches a router: names, addresses, lists, services.
 
 use super::error::ApiError;
-use crate::routeros::text;
+use crate::fleet::check_router_text;
 use std::net::Ipv4Addr;
 
 /// PPP services a secret may be limited to.
@@ -26,7 +26,7 @@ fn router_text(field: &str, value: &str, min: usize, max: usize) -> Result<(), A
             format!("{field} must not contain control characters"),
         ));
     }
-    text::encode(value).map_err(|e| ApiError::field(field, format!("{field}: {e}")))?;
+    check_router_text(value).map_err(|e| ApiError::field(field, format!("{field}: {e}")))?;
     Ok(())
 }
 

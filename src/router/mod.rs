@@ -10,7 +10,6 @@ pub mod probe;
 
 pub use conn::{encode_text, Connection, Record, Response, Stream};
 pub use error::{RouterError, Trap};
-pub use ops::{NewSecret, SecretChanges};
 
 /// A connection to a router over plain TCP (API port 8728).
 pub type Client = Connection<std::net::TcpStream>;

@@ -5,6 +5,7 @@
 use super::conn::{encode_text, Connection, Record, Stream};
 use super::error::RouterError;
 use crate::model::{
+    NewSecret, SecretChanges,
     ActiveSession, AddressListEntry, Identity, InterfaceTraffic, Profile, Resource, Secret,
     SimpleQueue,
 };
@@ -52,52 +53,6 @@ const QUEUE_PROPS: &[&str] = &[
     "disabled",
 ];
 const ADDRESS_LIST_PROPS: &[&str] = &[".id", "list", "address", "comment", "dynamic", "disabled"];
-
-/// Fields of a new PPP secret, already validated by the caller.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NewSecret {
-    pub name: String,
-    pub password: String,
-    pub profile: Option<String>,
-    pub service: Option<String>,
-    pub local_address: Option<String>,
-    pub remote_address: Option<String>,
-    pub comment: Option<String>,
-    pub disabled: Option<bool>,
-}
-
-/// Changes to an existing PPP secret; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SecretChanges {
-    pub password: Option<String>,
-    pub profile: Option<String>,
-    pub remote_address: Option<String>,
-    pub comment: Option<String>,
-    pub disabled: Option<bool>,
-}
-
-impl SecretChanges {
-    /// RouterOS attribute names of the fields that are set, in a fixed order.
-    pub fn changed_fields(&self) -> Vec<&'static str> {
-        let mut fields = Vec::new();
-        if self.password.is_some() {
-            fields.push("password");
-        }
-        if self.profile.is_some() {
-            fields.push("profile");
-        }
-        if self.remote_address.is_some() {
-            fields.push("remote-address");
-        }
-        if self.comment.is_some() {
-            fields.push("comment");
-        }
-        if self.disabled.is_some() {
-            fields.push("disabled");
-        }
-        fields
-    }
-}
 
 fn bool_word(value: bool) -> &'static str {
     if value {
@@ -451,15 +406,5 @@ mod tests {
         assert_eq!(parse_pair("1203000/15400000"), (1_203_000, 15_400_000));
         assert_eq!(parse_pair("7"), (7, 0));
         assert_eq!(parse_pair(""), (0, 0));
-    }
-
-    #[test]
-    fn changed_fields_in_order() {
-        let changes = SecretChanges {
-            profile: Some("20M".into()),
-            disabled: Some(true),
-            ..Default::default()
-        };
-        assert_eq!(changes.changed_fields(), vec!["profile", "disabled"]);
     }
 }
