@@ -250,6 +250,7 @@ impl Engine {
             started: Instant::now(),
             cors_origin: settings.cors_origin.clone(),
             metrics_public: settings.metrics_public,
+            targets: Default::default(),
         });
         let mut engine = Engine {
             fleet,

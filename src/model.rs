@@ -1,12 +1,10 @@
 //! Plain data shared by every layer: router identity and configuration, and the typed rows
 //! read from a router. No I/O, no threads. Text fields are already decoded (see `routeros::text`).
 
-use serde::Serialize;
 use std::fmt;
 
 /// A router's id in the registry (the `routers.id` column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RouterId(pub u64);
 
 impl fmt::Display for RouterId {
@@ -42,7 +40,7 @@ impl fmt::Debug for RouterConfig {
 }
 
 /// `/system/resource/print`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Resource {
     pub uptime: String,
     pub version: String,
@@ -55,13 +53,13 @@ pub struct Resource {
 }
 
 /// `/system/identity/print`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Identity {
     pub name: String,
 }
 
 /// One row of `/ppp/active`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ActiveSession {
     pub id: String,
     pub name: String,
@@ -73,7 +71,7 @@ pub struct ActiveSession {
 }
 
 /// One row of `/ppp/secret`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Secret {
     pub id: String,
     pub name: String,
@@ -88,7 +86,7 @@ pub struct Secret {
 }
 
 /// One row of `/ppp/profile`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Profile {
     pub id: String,
     pub name: String,
@@ -97,7 +95,7 @@ pub struct Profile {
 }
 
 /// One row of `/queue/simple`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SimpleQueue {
     pub id: String,
     pub name: String,
@@ -112,7 +110,7 @@ pub struct SimpleQueue {
 }
 
 /// One `/interface/monitor-traffic ... =once=` row.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct InterfaceTraffic {
     pub name: String,
     /// What the router receives on the interface (a PPPoE customer's upload).
@@ -122,7 +120,7 @@ pub struct InterfaceTraffic {
 }
 
 /// One `/ip/firewall/address-list` row.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AddressListEntry {
     pub id: String,
     pub list: String,

@@ -516,7 +516,7 @@ impl std::error::Error for AttemptError {}
 struct Body<'a> {
     id: &'a str,
     event: &'static str,
-    router_id: RouterId,
+    router_id: u64,
     host: &'a str,
     data: &'a serde_json::Value,
     timestamp: String,
@@ -583,7 +583,7 @@ impl DeliveryActor {
         let body = Body {
             id: &queued.id,
             event: queued.event.kind.as_str(),
-            router_id: queued.event.router_id,
+            router_id: queued.event.router_id.0,
             host: &queued.event.host,
             data: &queued.event.data,
             timestamp: rfc3339(queued.created),

@@ -7,7 +7,7 @@
 //! recycles the connection, since the stream can no longer be trusted to be in step.
 
 use super::command::{Command, IsolateOutcome, IsolateRequest, RefreshOutcome, UpdateOutcome};
-use super::snapshot::{targets_json, RouterState, SnapshotCell};
+use super::snapshot::{RouterState, SnapshotCell};
 use super::traffic::{self, TrafficMemory};
 use super::{FleetError, FleetEvent, FleetObserver, FleetSettings};
 use crate::model::{utc_parts, ActiveSession, RouterConfig, Secret};
@@ -277,12 +277,22 @@ impl RouterActor {
         let sessions = self.timed(|| client.active_sessions(deadline))?;
         let secrets = self.timed(|| client.secrets(deadline))?;
         let now = SystemTime::now();
-        let sessions = Arc::new(sessions);
-        let secrets = Arc::new(secrets);
-        let json = Arc::new(targets_json(self.config.id, &sessions));
+        // An unchanged list keeps its `Arc`, so readers that cache what they built from it
+        // (the HTTP layer's targets rows) can tell by pointer that nothing changed.
+        let published = self.cell.load();
+        let sessions = if *published.sessions == sessions {
+            Arc::clone(&published.sessions)
+        } else {
+            Arc::new(sessions)
+        };
+        let secrets = if *published.secrets == secrets {
+            Arc::clone(&published.secrets)
+        } else {
+            Arc::new(secrets)
+        };
+        drop(published);
         self.cell.update(|s| {
             s.sessions = Arc::clone(&sessions);
-            s.targets_json = Arc::clone(&json);
             s.secrets = Arc::clone(&secrets);
             s.last_poll_at = Some(now);
         });
@@ -333,11 +343,7 @@ impl RouterActor {
     }
 
     /// Runs one command. `Err` only when the connection must be recycled.
-    fn execute(
-        &mut self,
-        client: &mut Client,
-        command: Command,
-    ) -> Result<(), Arc<RouterError>> {
+    fn execute(&mut self, client: &mut Client, command: Command) -> Result<(), Arc<RouterError>> {
         let deadline = command.deadline();
         if Instant::now() >= deadline {
             // The caller already answered 504: a stale mutation must never reach the router.

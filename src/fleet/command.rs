@@ -5,7 +5,6 @@ use super::FleetError;
 use crate::model::{ActiveSession, Profile, Resource, Secret};
 use crate::model::{NewSecret, SecretChanges};
 use crossbeam_channel::Sender;
-use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -23,8 +22,7 @@ impl<T> Job<T> {
 }
 
 /// Where a traffic reading came from, in detection order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TrafficSource {
     /// A simple queue named exactly as the user.
     Queue,

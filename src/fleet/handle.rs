@@ -8,8 +8,8 @@ use super::command::{
 };
 use super::snapshot::{RouterSnapshot, SnapshotCell};
 use super::FleetError;
-use crate::model::{Profile, Resource, RouterId};
 use crate::model::{NewSecret, SecretChanges};
+use crate::model::{Profile, Resource, RouterId};
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender, TrySendError};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

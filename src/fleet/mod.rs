@@ -465,25 +465,6 @@ impl Fleet {
         }
     }
 
-    /// Active sessions of the whole fleet as the `/monitoring/targets` JSON body.
-    pub fn targets_json(&self) -> String {
-        let snapshots = self.snapshots();
-        let count: usize = snapshots.iter().map(|s| s.sessions.len()).sum();
-        let bytes: usize = snapshots.iter().map(|s| s.targets_json.len() + 1).sum();
-        let mut out = String::with_capacity(bytes + 32);
-        out.push_str(&format!("{{\"count\":{count},\"targets\":["));
-        let mut first = true;
-        for s in snapshots.iter().filter(|s| !s.targets_json.is_empty()) {
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            out.push_str(&s.targets_json);
-        }
-        out.push_str("]}");
-        out
-    }
-
     /// Stops every router thread (sending `/quit`), waiting at most `bound` in total.
     pub fn shutdown(&self, bound: Duration) {
         let entries: Vec<RouterEntry> = std::mem::take(&mut *self.write()).into_values().collect();

@@ -3,14 +3,12 @@
 //! HTTP threads never wait on a router thread for cached data: they clone an `Arc` under a
 //! read lock held for a few nanoseconds.
 
-use crate::model::{rfc3339, ActiveSession, Resource, RouterId, Secret};
-use serde::Serialize;
+use crate::model::{ActiveSession, Resource, RouterId, Secret};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 /// Connection state as the API reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouterState {
     Connecting,
     Online,
@@ -46,9 +44,6 @@ pub struct RouterSnapshot {
     pub resource: Option<Resource>,
     pub resource_at: Option<SystemTime>,
     pub sessions: Arc<Vec<ActiveSession>>,
-    /// The sessions as JSON objects joined by commas (no brackets), built once per poll so
-    /// fleet-wide reads are a concatenation.
-    pub targets_json: Arc<String>,
     pub secrets: Arc<Vec<Secret>>,
     pub last_poll_at: Option<SystemTime>,
     pub rtt_ms: Option<f64>,
@@ -71,51 +66,12 @@ impl RouterSnapshot {
             resource: None,
             resource_at: None,
             sessions: Arc::new(Vec::new()),
-            targets_json: Arc::new(String::new()),
             secrets: Arc::new(Vec::new()),
             last_poll_at: None,
             rtt_ms: None,
             reconnects: 0,
         }
     }
-}
-
-#[derive(Serialize)]
-struct TargetRow<'a> {
-    router_id: RouterId,
-    name: &'a str,
-    address: &'a str,
-    caller_id: &'a str,
-    uptime: &'a str,
-    service: &'a str,
-}
-
-/// Serialises sessions as comma-joined `/monitoring/targets` rows.
-pub fn targets_json(router: RouterId, sessions: &[ActiveSession]) -> String {
-    let mut out = String::with_capacity(sessions.len() * 140);
-    for (i, s) in sessions.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let row = TargetRow {
-            router_id: router,
-            name: &s.name,
-            address: &s.address,
-            caller_id: &s.caller_id,
-            uptime: &s.uptime,
-            service: &s.service,
-        };
-        // Serialising plain strings and numbers cannot fail.
-        if let Ok(json) = serde_json::to_string(&row) {
-            out.push_str(&json);
-        }
-    }
-    out
-}
-
-/// Formats an optional time as RFC 3339.
-pub fn opt_time(time: Option<SystemTime>) -> Option<String> {
-    time.map(rfc3339)
 }
 
 /// The published snapshot of one router.

@@ -65,7 +65,7 @@ pub fn health(state: &AppState, _: &ApiRequest, _: &Params) -> Reply {
 
 fn router_json(s: &RouterSnapshot) -> Value {
     json!({
-        "id": s.id,
+        "id": s.id.0,
         "name": s.name,
         "host": s.host,
         "port": s.port,
@@ -106,7 +106,10 @@ pub fn routers_reload(state: &AppState, _: &ApiRequest, _: &Params) -> Reply {
 }
 
 pub fn monitoring_targets(state: &AppState, _: &ApiRequest, _: &Params) -> Reply {
-    Ok(ApiResponse::raw_json(200, state.fleet.targets_json()))
+    Ok(ApiResponse::raw_json(
+        200,
+        state.targets.body(&state.fleet.snapshots()),
+    ))
 }
 
 pub fn router_health(state: &AppState, request: &ApiRequest, params: &Params) -> Reply {
@@ -140,7 +143,7 @@ pub fn router_health(state: &AppState, request: &ApiRequest, params: &Params) ->
     Ok(ApiResponse::json(
         200,
         &json!({
-            "router_id": id,
+            "router_id": id.0,
             "cpu_load": resource.cpu_load,
             "memory_used": resource.total_memory.saturating_sub(resource.free_memory),
             "memory_total": resource.total_memory,
@@ -331,7 +334,7 @@ pub fn router_users(state: &AppState, request: &ApiRequest, params: &Params) -> 
     let users: Vec<Value> = rows[start..end].iter().map(UserRow::to_json).collect();
     Ok(ApiResponse::json(
         200,
-        &json!({"router_id": id, "total": total, "page": page, "per_page": per_page, "users": users}),
+        &json!({"router_id": id.0, "total": total, "page": page, "per_page": per_page, "users": users}),
     ))
 }
 
@@ -344,7 +347,7 @@ pub fn router_profiles(state: &AppState, _: &ApiRequest, params: &Params) -> Rep
         .collect();
     Ok(ApiResponse::json(
         200,
-        &json!({"router_id": id, "profiles": profiles}),
+        &json!({"router_id": id.0, "profiles": profiles}),
     ))
 }
 
@@ -366,7 +369,7 @@ pub fn router_traffic(state: &AppState, request: &ApiRequest, params: &Params) -
     Ok(ApiResponse::json(
         200,
         &json!({
-            "router_id": id,
+            "router_id": id.0,
             "user": reading.user,
             "source": source_name(reading.source),
             "queue": reading.queue,
@@ -392,7 +395,7 @@ pub fn sync(state: &AppState, _: &ApiRequest, params: &Params) -> Reply {
         })?;
     Ok(ApiResponse::json(
         200,
-        &json!({"router_id": id, "secrets": outcome.secrets.len(), "active": outcome.sessions.len(), "stored": stored}),
+        &json!({"router_id": id.0, "secrets": outcome.secrets.len(), "active": outcome.sessions.len(), "stored": stored}),
     ))
 }
 
@@ -429,7 +432,7 @@ pub fn secret_create(state: &AppState, request: &ApiRequest, _: &Params) -> Repl
     let new_id = handle_for(state, id)?.add_secret(secret)?;
     Ok(ApiResponse::json(
         201,
-        &json!({"router_id": id, "user": user, "id": new_id}),
+        &json!({"router_id": id.0, "user": user, "id": new_id}),
     ))
 }
 
@@ -456,7 +459,7 @@ pub fn secret_update(state: &AppState, request: &ApiRequest, params: &Params) ->
     let outcome = handle_for(state, id)?.update_secret(&user, changes, kick)?;
     Ok(ApiResponse::json(
         200,
-        &json!({"router_id": id, "user": user, "updated": outcome.updated, "kicked": outcome.kicked}),
+        &json!({"router_id": id.0, "user": user, "updated": outcome.updated, "kicked": outcome.kicked}),
     ))
 }
 
@@ -492,7 +495,7 @@ pub fn secret_delete(state: &AppState, request: &ApiRequest, params: &Params) ->
     let kicked = handle_for(state, id)?.delete_secret(&user, kick)?;
     Ok(ApiResponse::json(
         200,
-        &json!({"router_id": id, "user": user, "deleted": true, "kicked": kicked}),
+        &json!({"router_id": id.0, "user": user, "deleted": true, "kicked": kicked}),
     ))
 }
 
@@ -505,7 +508,7 @@ pub fn kick(state: &AppState, request: &ApiRequest, _: &Params) -> Reply {
     let kicked = handle_for(state, id)?.kick(&user)?;
     Ok(ApiResponse::json(
         200,
-        &json!({"router_id": id, "user": user, "kicked": kicked}),
+        &json!({"router_id": id.0, "user": user, "kicked": kicked}),
     ))
 }
 
@@ -541,7 +544,7 @@ pub fn isolate(state: &AppState, request: &ApiRequest, _: &Params) -> Reply {
     })?;
     Ok(ApiResponse::json(
         200,
-        &json!({"router_id": id, "action": action, "list": list, "address": outcome.address, "changed": outcome.changed}),
+        &json!({"router_id": id.0, "action": action, "list": list, "address": outcome.address, "changed": outcome.changed}),
     ))
 }
 
@@ -550,7 +553,7 @@ pub fn backup(state: &AppState, _: &ApiRequest, params: &Params) -> Reply {
     let file = handle_for(state, id)?.backup()?;
     Ok(ApiResponse::json(
         200,
-        &json!({"router_id": id, "file": file}),
+        &json!({"router_id": id.0, "file": file}),
     ))
 }
 

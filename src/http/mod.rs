@@ -6,10 +6,12 @@
 //! snapshots and sends commands through `RouterHandle`s.
 
 pub mod assets;
+pub mod dto;
 pub mod error;
 pub mod handlers;
 pub mod request;
 pub mod routes;
+pub mod targets;
 pub mod validate;
 
 use crate::fleet::{Fleet, ReloadReport};
@@ -56,6 +58,8 @@ pub struct AppState {
     pub started: Instant,
     pub cors_origin: Option<String>,
     pub metrics_public: bool,
+    /// `/monitoring/targets` rows per router, rebuilt only when a router's sessions change.
+    pub targets: targets::TargetsCache,
 }
 
 /// A response before it is written to the connection.

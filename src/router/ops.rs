@@ -5,9 +5,8 @@
 use super::conn::{encode_text, Connection, Record, Stream};
 use super::error::RouterError;
 use crate::model::{
-    NewSecret, SecretChanges,
-    ActiveSession, AddressListEntry, Identity, InterfaceTraffic, Profile, Resource, Secret,
-    SimpleQueue,
+    ActiveSession, AddressListEntry, Identity, InterfaceTraffic, NewSecret, Profile, Resource,
+    Secret, SecretChanges, SimpleQueue,
 };
 use crate::routeros::{text, CommandBuilder};
 use std::time::Instant;
