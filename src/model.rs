@@ -322,35 +322,52 @@ mod tests {
     }
 }
 
-/// Formats a time as RFC 3339 UTC with second precision, e.g. `2026-11-29T17:20:00Z`.
+/// Formats a time as RFC 3339 UTC with second precision, e.g. `2026-11-29T17:20:00Z`
+/// (fractions of a second are dropped).
 pub fn rfc3339(time: std::time::SystemTime) -> String {
-    let (year, month, day, hour, minute, second) = utc_parts(time);
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+    format!("{:.0}", timestamp(time))
 }
 
 /// Date parts of a time in UTC: (year, month, day, hour, minute, second).
 pub fn utc_parts(time: std::time::SystemTime) -> (i64, u32, u32, u64, u64, u64) {
-    let secs = time
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    (year, month, day, rem / 3600, rem % 3600 / 60, rem % 60)
+    let dt = jiff::tz::Offset::UTC.to_datetime(timestamp(time));
+    (
+        i64::from(dt.year()),
+        u32::from(dt.month().unsigned_abs()),
+        u32::from(dt.day().unsigned_abs()),
+        u64::from(dt.hour().unsigned_abs()),
+        u64::from(dt.minute().unsigned_abs()),
+        u64::from(dt.second().unsigned_abs()),
+    )
 }
 
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+/// Days since 1970-01-01 to a proleptic Gregorian date (year, month, day). Days beyond
+/// jiff's range (years -9999..=9999) give its first or last date.
 pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    const EPOCH: jiff::civil::Date = jiff::civil::Date::constant(1970, 1, 1);
+    let date = jiff::Span::new()
+        .try_days(days)
+        .and_then(|span| EPOCH.checked_add(span))
+        .unwrap_or(if days < 0 {
+            jiff::civil::Date::MIN
+        } else {
+            jiff::civil::Date::MAX
+        });
+    (
+        i64::from(date.year()),
+        u32::from(date.month().unsigned_abs()),
+        u32::from(date.day().unsigned_abs()),
+    )
+}
+
+/// `time` as a jiff timestamp; a time beyond jiff's range (years -9999..=9999) gives its
+/// first or last instant.
+fn timestamp(time: std::time::SystemTime) -> jiff::Timestamp {
+    jiff::Timestamp::try_from(time).unwrap_or(if time < std::time::UNIX_EPOCH {
+        jiff::Timestamp::MIN
+    } else {
+        jiff::Timestamp::MAX
+    })
 }
 
 #[cfg(test)]
@@ -369,5 +386,24 @@ mod time_tests {
             rfc3339(UNIX_EPOCH + Duration::from_secs(1_796_000_000)),
             "2026-11-30T00:53:20Z"
         );
+        // Sub-second parts are dropped, not rounded.
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_millis(1_796_000_000_999)),
+            "2026-11-30T00:53:20Z"
+        );
+        assert_eq!(
+            utc_parts(UNIX_EPOCH + Duration::from_secs(1_796_000_000)),
+            (2026, 11, 30, 0, 53, 20)
+        );
+    }
+
+    #[test]
+    fn civil_dates_from_day_numbers() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(20_787), (2026, 11, 30));
+        assert_eq!(civil_from_days(i64::MAX), (9999, 12, 31));
+        assert_eq!(civil_from_days(i64::MIN), (-9999, 1, 1));
     }
 }

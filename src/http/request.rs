@@ -54,41 +54,19 @@ impl ApiRequest {
     }
 }
 
-/// Parses `a=1&b=x%20y` (with `+` as space) into pairs.
+/// Parses `a=1&b=x%20y` (with `+` as space) into pairs, as `application/x-www-form-urlencoded`.
 pub fn parse_query(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            let (key, value) = part.split_once('=').unwrap_or((part, ""));
-            (
-                percent_decode(&key.replace('+', " ")),
-                percent_decode(&value.replace('+', " ")),
-            )
-        })
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
         .collect()
 }
 
-/// Decodes `%XX` escapes; invalid escapes are kept as they are. Invalid UTF-8 is replaced.
+/// Decodes `%XX` escapes (no `+` as space, for path segments); invalid escapes are kept as
+/// they are. Invalid UTF-8 is replaced.
 pub fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            if let Some(byte) = hex {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// A JSON object body whose fields are taken one by one with typed, named errors.
@@ -200,6 +178,17 @@ mod tests {
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz%41"), "%zzA");
         assert_eq!(percent_decode("caf%C3%A9"), "café");
+        assert_eq!(percent_decode("a+b%2"), "a+b%2");
+        assert_eq!(percent_decode("%FF"), "\u{FFFD}");
+        assert_eq!(
+            parse_query("a=1&&b=x%20y+z&c=%zz&d=1=2"),
+            [
+                ("a".to_owned(), "1".to_owned()),
+                ("b".to_owned(), "x y z".to_owned()),
+                ("c".to_owned(), "%zz".to_owned()),
+                ("d".to_owned(), "1=2".to_owned()),
+            ]
+        );
     }
 
     #[test]

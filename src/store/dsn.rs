@@ -1,15 +1,21 @@
 //! Parses `DB_DSN` in the Go driver's style (`user:pass@tcp(host:port)/db?parseTime=true`) and
-//! as a `mysql://` URL into [`DbSettings`]. Pure: no I/O, no `mysql` types.
+//! as a `mysql://` URL into [`DbSettings`]. Pure: no I/O.
+//!
+//! The address, user, password and database of both styles go through `mysql::Opts::from_url`
+//! (which parses with the `url` crate and percent-decodes); our code only finds the parts,
+//! translates the Go style into such a URL, and reads the query parameters (with
+//! `form_urlencoded`, the same names for both styles, Go driver meanings).
 //!
 //! Go style follows go-sql-driver/mysql: nothing is escaped, the user ends at the first `:`, the
 //! password runs to the last `@` that is followed by the address part (`tcp(...)/`, `unix(...)/`,
 //! `(...)/` or `/`), so a password may contain `@`, `:`, `!`, `#`, `/` and `?`. URL style is
-//! percent-decoded; a raw `@`, `:` or `?` in its password is tolerated (the userinfo ends at the
-//! last `@` before the query), a raw `/` or `#` is not.
+//! percent-decoded; a raw `@`, `:`, `?` or `#` in its password is tolerated (the userinfo ends
+//! at the last `@` before the query).
 //!
 //! Invariant: neither `DsnError` nor `Debug`/`Display` of `DbSettings` ever shows the password;
 //! errors never quote the DSN at all.
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::fmt;
 use std::time::Duration;
 
@@ -197,45 +203,31 @@ fn parse_go_style(text: &str) -> Result<DbSettings, DsnError> {
             ))
         }
     };
-    let (user, password) = match userinfo.split_once(':') {
-        Some((user, password)) => (user.to_owned(), password.to_owned()),
-        None => (userinfo.to_owned(), String::new()),
-    };
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
     let (protocol, address, after_slash) =
         split_go_address(rest).ok_or(DsnError::Malformed("expected tcp(host:port)/database"))?;
     let (database, query) = match after_slash.split_once('?') {
         Some((database, query)) => (database, Some(query)),
         None => (after_slash, None),
     };
-    let mut settings = DbSettings {
-        user,
-        password,
-        host: "127.0.0.1".to_owned(),
-        port: DEFAULT_PORT,
-        socket: None,
-        database: database.to_owned(),
-        params: Vec::new(),
-        connect_timeout: None,
-        read_timeout: None,
-        write_timeout: None,
-    };
-    match protocol {
-        "" | "tcp" | "tcp4" | "tcp6" => {
-            if !address.is_empty() {
-                let (host, port) = split_host_port(address)?;
-                settings.host = host;
-                settings.port = port.unwrap_or(DEFAULT_PORT);
-            }
-        }
+    let (authority, socket) = match protocol {
+        "" | "tcp" | "tcp4" | "tcp6" => (address, None),
         "unix" => {
             if address.is_empty() {
                 return Err(DsnError::Malformed("unix() needs a socket path"));
             }
-            settings.host = "localhost".to_owned();
-            settings.socket = Some(address.to_owned());
+            ("localhost", Some(address.to_owned()))
         }
         _ => return Err(DsnError::UnsupportedProtocol),
-    }
+    };
+    // Nothing in a Go DSN is escaped: every `%` is a literal one.
+    let mut settings = settings_from_url(
+        &utf8_percent_encode(user, ESCAPE).to_string(),
+        &utf8_percent_encode(password, ESCAPE).to_string(),
+        authority,
+        &utf8_percent_encode(database, ESCAPE).to_string(),
+    )?;
+    settings.socket = socket;
     if let Some(query) = query {
         settings.params = parse_query(query)?;
     }
@@ -274,48 +266,88 @@ fn parse_url_style(rest: &str) -> Result<DbSettings, DsnError> {
         Some(at) => (&before_query[..at], &before_query[at + 1..]),
         None => ("", before_query),
     };
-    let (user, password) = match userinfo.split_once(':') {
-        Some((user, password)) => (
-            percent_decode(user, "user")?,
-            percent_decode(password, "password")?,
-        ),
-        None => (percent_decode(userinfo, "user")?, String::new()),
-    };
-    let (authority, path) = match host_and_path.split_once('/') {
-        Some((authority, path)) => (authority, path),
-        None => (host_and_path, ""),
-    };
-    let (host, port) = if authority.is_empty() {
-        ("127.0.0.1".to_owned(), None)
-    } else {
-        split_host_port(authority)?
-    };
-    let database = percent_decode(path.trim_end_matches('/'), "database")?;
-    if database.contains('/') {
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    check_escapes(user, "user")?;
+    check_escapes(password, "password")?;
+    let (authority, path) = host_and_path.split_once('/').unwrap_or((host_and_path, ""));
+    let path = path.trim_end_matches('/');
+    check_escapes(path, "database")?;
+    if path.contains('/') {
         return Err(DsnError::Malformed("database name contains '/'"));
     }
-    let mut settings = DbSettings {
-        user,
-        password,
-        host: percent_decode(&host, "host")?,
-        port: port.unwrap_or(DEFAULT_PORT),
-        socket: None,
-        database,
-        params: Vec::new(),
-        connect_timeout: None,
-        read_timeout: None,
-        write_timeout: None,
-    };
+    // Raw characters the URL parser would take for delimiters are escaped; escapes stay.
+    let mut settings = settings_from_url(
+        &utf8_percent_encode(user, KEEP_ESCAPES).to_string(),
+        &utf8_percent_encode(password, KEEP_ESCAPES).to_string(),
+        authority,
+        &utf8_percent_encode(path, KEEP_ESCAPES).to_string(),
+    )?;
     if let Some(query) = query {
         settings.params = parse_query(query)?;
     }
     finish(settings)
 }
 
+/// Every byte but `A-Z a-z 0-9 - . _ ~` is escaped (text that has no escapes of its own).
+const ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// As [`ESCAPE`], but an existing `%XX` escape is left alone.
+const KEEP_ESCAPES: &AsciiSet = &ESCAPE.remove(b'%');
+
+/// Parses `mysql://user:password@authority/database` (user, password and database already
+/// escaped, `authority` as given; empty means `127.0.0.1`) with `mysql::Opts::from_url`.
+fn settings_from_url(
+    user: &str,
+    password: &str,
+    authority: &str,
+    database: &str,
+) -> Result<DbSettings, DsnError> {
+    let authority = if authority.is_empty() {
+        "127.0.0.1"
+    } else {
+        authority
+    };
+    let url = format!("mysql://{user}:{password}@{authority}/{database}");
+    let opts = mysql::Opts::from_url(&url).map_err(|error| match error {
+        mysql::UrlError::ParseError(url::ParseError::InvalidPort) => DsnError::BadPort,
+        mysql::UrlError::ParseError(_) | mysql::UrlError::BadUrl => {
+            DsnError::Malformed("bad host or address")
+        }
+        _ => DsnError::Malformed("not a valid mysql:// URL"),
+    })?;
+    if opts.get_tcp_port() == 0 {
+        return Err(DsnError::BadPort);
+    }
+    let host = opts.get_ip_or_hostname();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|inside| inside.strip_suffix(']'))
+        .unwrap_or(&host);
+    Ok(DbSettings {
+        user: opts.get_user().unwrap_or_default().to_owned(),
+        password: opts.get_pass().unwrap_or_default().to_owned(),
+        host: host.to_owned(),
+        port: opts.get_tcp_port(),
+        socket: None,
+        database: opts.get_db_name().unwrap_or_default().to_owned(),
+        params: Vec::new(),
+        connect_timeout: None,
+        read_timeout: None,
+        write_timeout: None,
+    })
+}
+
 /// Applies the parameters we act on and checks what both styles require.
 fn finish(mut settings: DbSettings) -> Result<DbSettings, DsnError> {
     if settings.database.is_empty() {
         return Err(DsnError::MissingDatabase);
+    }
+    if settings.database.contains('/') {
+        return Err(DsnError::Malformed("database name contains '/'"));
     }
     for (name, value) in settings.params.clone() {
         let duration = || {
@@ -360,75 +392,33 @@ fn finish(mut settings: DbSettings) -> Result<DbSettings, DsnError> {
     Ok(settings)
 }
 
-/// `host`, `host:port`, `[v6]`, `[v6]:port`; a bare IPv6 address (several colons) is the host.
-fn split_host_port(authority: &str) -> Result<(String, Option<u16>), DsnError> {
-    if let Some(inside) = authority.strip_prefix('[') {
-        let (host, after) = inside
-            .split_once(']')
-            .ok_or(DsnError::Malformed("unclosed [ in address"))?;
-        return match after {
-            "" => Ok((host.to_owned(), None)),
-            _ => match after.strip_prefix(':') {
-                Some(port) => Ok((host.to_owned(), Some(parse_port(port)?))),
-                None => Err(DsnError::Malformed("unexpected text after ]")),
-            },
-        };
-    }
-    match authority.matches(':').count() {
-        0 => Ok((authority.to_owned(), None)),
-        1 => {
-            let (host, port) = authority.split_once(':').unwrap_or((authority, ""));
-            if host.is_empty() {
-                return Err(DsnError::Malformed("empty host before port"));
-            }
-            Ok((host.to_owned(), Some(parse_port(port)?)))
-        }
-        _ => Ok((authority.to_owned(), None)),
-    }
-}
-
-fn parse_port(text: &str) -> Result<u16, DsnError> {
-    match text.parse::<u16>() {
-        Ok(port) if port > 0 => Ok(port),
-        _ => Err(DsnError::BadPort),
-    }
-}
-
+/// `a=1&b=x%20y` as `application/x-www-form-urlencoded` (so `+` is a space, as in the Go
+/// driver), refusing bad escapes rather than guessing.
 fn parse_query(query: &str) -> Result<Vec<(String, String)>, DsnError> {
-    let mut params = Vec::new();
-    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+    for pair in query.split('&') {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        params.push((
-            percent_decode(name, "parameter name")?,
-            percent_decode(value, "parameter value")?,
-        ));
+        check_escapes(name, "parameter name")?;
+        check_escapes(value, "parameter value")?;
     }
-    Ok(params)
+    Ok(form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect())
 }
 
-fn percent_decode(text: &str, field: &'static str) -> Result<String, DsnError> {
-    if !text.contains('%') {
-        return Ok(text.to_owned());
-    }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut at = 0;
-    while at < bytes.len() {
-        if bytes[at] == b'%' {
-            let hex = bytes
-                .get(at + 1..at + 3)
-                .ok_or(DsnError::BadPercentEncoding(field))?;
-            let hex = std::str::from_utf8(hex).map_err(|_| DsnError::BadPercentEncoding(field))?;
-            let byte =
-                u8::from_str_radix(hex, 16).map_err(|_| DsnError::BadPercentEncoding(field))?;
-            out.push(byte);
-            at += 3;
-        } else {
-            out.push(bytes[at]);
-            at += 1;
+/// Fails when a `%` in `text` does not start two hex digits, or the decoded bytes are not
+/// UTF-8 (the decoders used here would keep or replace such text silently).
+fn check_escapes(text: &str, field: &'static str) -> Result<(), DsnError> {
+    let bad = || DsnError::BadPercentEncoding(field);
+    for (at, _) in text.match_indices('%') {
+        let hex = text.get(at + 1..at + 3).ok_or_else(bad)?;
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
         }
     }
-    String::from_utf8(out).map_err(|_| DsnError::BadPercentEncoding(field))
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map(|_| ())
+        .map_err(|_| bad())
 }
 
 /// Go's `time.ParseDuration` subset: `300ms`, `1.5s`, `2m30s`, `1h`, `100us`.
@@ -582,6 +572,28 @@ mod tests {
             None,
             "dé",
         ),
+        // Nothing is escaped in Go style, so `%` is literal there.
+        ("u:100%25%@tcp(h)/d", "u", "100%25%", "h", 3306, None, "d"),
+        ("mysql://u:a/b@h/d", "u", "a/b", "h", 3306, None, "d"),
+        // Host names are normalised by the URL parser (lower case, IPv4 shorthand).
+        (
+            "u:pw@tcp(DB.Example.COM)/d",
+            "u",
+            "pw",
+            "db.example.com",
+            3306,
+            None,
+            "d",
+        ),
+        (
+            "mysql://u:pw@127.1:5/d",
+            "u",
+            "pw",
+            "127.0.0.1",
+            5,
+            None,
+            "d",
+        ),
     ];
 
     #[test]
@@ -632,6 +644,22 @@ mod tests {
             ("mysql://u:s3cr3t@h", DsnError::MissingDatabase),
             ("mysql://u:s3cr3t@h/d?tls=true", DsnError::TlsUnsupported),
             (
+                "mysql://u:s3cr3t@h/d?x=%zz",
+                DsnError::BadPercentEncoding("parameter value"),
+            ),
+            (
+                "mysql://u:s3cr3t@h/d%2Fe",
+                DsnError::Malformed("database name contains '/'"),
+            ),
+            (
+                "mysql://u:s3cr3t@::1/d",
+                DsnError::Malformed("bad host or address"),
+            ),
+            (
+                "u:s3cr3t@tcp(h x)/d",
+                DsnError::Malformed("bad host or address"),
+            ),
+            (
                 "u:s3cr3t@tcp(h)/d?tls=skip-verify",
                 DsnError::TlsUnsupported,
             ),
@@ -670,6 +698,9 @@ mod tests {
             settings.params[0],
             ("parseTime".to_owned(), "true".to_owned())
         );
+        // `+` is a space in a query, as in the Go driver.
+        let settings = parse_dsn("mysql://u@h/d?socket=%2Ftmp%2Fa+b.sock").unwrap();
+        assert_eq!(settings.socket.as_deref(), Some("/tmp/a b.sock"));
     }
 
     #[test]
