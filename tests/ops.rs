@@ -2,7 +2,8 @@
 //! (`systemd-analyze verify` and `security --offline`) and the `/metrics` text (`promtool
 //! check metrics`, when promtool is installed; the Rust parser is the required check).
 
-use net_engine::metrics::{parse_exposition, Metrics, RouterGauges, ScrapeSnapshot, WebhookTotals};
+use crate::support::prometheus::parse_exposition;
+use net_engine::metrics::{Metrics, RouterGauges, ScrapeSnapshot, WebhookTotals};
 use net_engine::model::RouterId;
 use std::io::Write;
 use std::path::{Path, PathBuf};
