@@ -10,3 +10,4 @@ pub mod process;
 pub mod prometheus;
 pub mod sim;
 pub mod wait;
+pub mod webdriver;
