@@ -18,5 +18,6 @@ mod openapi;
 mod ops;
 mod serve;
 mod sim;
+mod sim_streams;
 mod traffic;
 mod webhook;
