@@ -12,9 +12,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::browser::{
-    artifact_path, raw_get, require_browser_or_skip, watchdog, Browser, DemoEngine,
-};
+use crate::support::browser::{artifact_path, raw_get, watchdog, DemoEngine};
+use crate::support::webdriver::{require_browser_or_skip, Browser};
 
 const ROUTERS: usize = 2;
 const USERS: usize = 300;

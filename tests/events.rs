@@ -5,7 +5,7 @@ use crate::support::engine::{
     eventually, fast_settings, router_configs, simulator, TestEngine, Watchdog, KEY,
 };
 use crate::support::ops::{SilentListener, WebhookReceiver};
-use net_engine::metrics::parse_exposition;
+use crate::support::prometheus::parse_exposition;
 use net_engine::webhook::{self, WebhookConfig};
 use std::time::{Duration, Instant};
 

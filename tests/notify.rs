@@ -5,6 +5,7 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// A name no other test run uses (for an abstract socket, which has no directory).
 fn unique_name(what: &str) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -24,9 +25,8 @@ fn receive(socket: &UnixDatagram) -> String {
 
 #[test]
 fn ready_and_stopping_reach_a_path_socket() {
-    let directory = std::env::temp_dir().join(unique_name("dir"));
-    std::fs::create_dir(&directory).unwrap();
-    let path = directory.join("notify.sock");
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("notify.sock");
     let socket = UnixDatagram::bind(&path).unwrap();
     let path_text = path.to_str().unwrap();
 
@@ -38,7 +38,7 @@ fn ready_and_stopping_reach_a_path_socket() {
     assert_eq!(receive(&socket), "STATUS=serving 3 routers\nREADY=1");
 
     drop(socket);
-    std::fs::remove_dir_all(&directory).unwrap();
+    directory.close().unwrap();
     // The socket is gone: an error, not a hang or a panic.
     assert!(notify(path_text, READY).is_err());
 }
@@ -57,9 +57,8 @@ fn ready_reaches_an_abstract_socket_named_with_at() {
 #[test]
 fn the_binary_sends_ready_after_warm_up_and_stopping_on_sigterm() {
     use crate::support::process::{command, spawn_and_read};
-    let directory = std::env::temp_dir().join(unique_name("bin"));
-    std::fs::create_dir(&directory).unwrap();
-    let path = directory.join("notify.sock");
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("notify.sock");
     let socket = UnixDatagram::bind(&path).unwrap();
     let mut demo = command(&[
         "demo",
@@ -76,5 +75,5 @@ fn the_binary_sends_ready_after_warm_up_and_stopping_on_sigterm() {
     let status = child.terminate(Duration::from_secs(5));
     assert_eq!(receive(&socket), "STOPPING=1");
     assert!(status.success(), "{status:?}");
-    std::fs::remove_dir_all(&directory).unwrap();
+    directory.close().unwrap();
 }

@@ -2,12 +2,13 @@
 //! (`systemd-analyze verify` and `security --offline`) and the `/metrics` text (`promtool
 //! check metrics`, when promtool is installed; the Rust parser is the required check).
 
-use net_engine::metrics::{parse_exposition, Metrics, RouterGauges, ScrapeSnapshot, WebhookTotals};
+use crate::support::prometheus::parse_exposition;
+use net_engine::metrics::{Metrics, RouterGauges, ScrapeSnapshot, WebhookTotals};
 use net_engine::model::RouterId;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
+use tempfile::TempDir;
 
 const UNIT_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/net-engine.service");
 const SYSTEMD_INSTALL: &str = "apt-get install -y --no-install-recommends systemd";
@@ -47,15 +48,12 @@ fn find_tool(name: &str, override_variable: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-fn temp_dir(what: &str) -> PathBuf {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let directory =
-        std::env::temp_dir().join(format!("net-engine-{what}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&directory).unwrap();
-    directory
+/// A fresh directory under the system temp dir, removed when the value is dropped.
+fn temp_dir(what: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("net-engine-{what}-"))
+        .tempdir()
+        .expect("create a temp dir")
 }
 
 /// The unit as shipped, with ExecStart pointing at the binary this test run built (verify
@@ -193,7 +191,7 @@ fn systemd_analyze_verify_accepts_the_unit_and_catches_a_broken_one() {
         return;
     };
     let directory = temp_dir("unit");
-    let unit = unit_copy_with_built_binary(&directory, None);
+    let unit = unit_copy_with_built_binary(directory.path(), None);
     let (success, complaints) = verify_complaints(&systemd_analyze, &unit);
     assert!(
         success && complaints.is_empty(),
@@ -202,14 +200,16 @@ fn systemd_analyze_verify_accepts_the_unit_and_catches_a_broken_one() {
 
     // The same check must notice a mistake, or it proves nothing.
     let broken_directory = temp_dir("unit-broken");
-    let broken = unit_copy_with_built_binary(&broken_directory, Some("ProtectSytem=strict"));
+    let broken = unit_copy_with_built_binary(broken_directory.path(), Some("ProtectSytem=strict"));
     let (_, complaints) = verify_complaints(&systemd_analyze, &broken);
     assert!(
         complaints.iter().any(|line| line.contains("ProtectSytem")),
         "verify did not flag a misspelt key: {complaints:#?}"
     );
-    std::fs::remove_dir_all(directory).unwrap();
-    std::fs::remove_dir_all(broken_directory).unwrap();
+    directory.close().expect("remove the unit dir");
+    broken_directory
+        .close()
+        .expect("remove the broken unit dir");
 }
 
 #[test]
@@ -218,7 +218,7 @@ fn systemd_security_exposure_is_low() {
         return;
     };
     let directory = temp_dir("unit-security");
-    let unit = unit_copy_with_built_binary(&directory, None);
+    let unit = unit_copy_with_built_binary(directory.path(), None);
     let output = Command::new(&systemd_analyze)
         .args(["security", "--offline=true", "--no-pager"])
         .arg(&unit)
@@ -226,7 +226,7 @@ fn systemd_security_exposure_is_low() {
         .expect("run systemd-analyze security");
     let text = String::from_utf8_lossy(&output.stdout).to_string()
         + &String::from_utf8_lossy(&output.stderr);
-    std::fs::remove_dir_all(directory).unwrap();
+    directory.close().expect("remove the unit dir");
     if text.contains("unrecognized option") {
         // `--offline` needs systemd 250 or later.
         eprintln!("systemd_security_exposure: skipped, systemd-analyze has no --offline");

@@ -264,9 +264,13 @@ fn migrate_and_seed_commands() {
         );
         assert!(stdout.starts_with(expected), "{stdout}");
     }
-    let csv = std::env::temp_dir().join(format!("routers-{}.csv", std::process::id()));
-    std::fs::write(&csv, "name,host,port,username,password\nedge-1,127.0.0.1,18728,admin,\"p,w\"\nedge-1b,127.0.0.1,18728,admin,x\n").unwrap();
-    let output = command(&["seed", "--file", csv.to_str().unwrap()])
+    let csv = tempfile::Builder::new()
+        .prefix("routers-")
+        .suffix(".csv")
+        .tempfile()
+        .unwrap();
+    std::fs::write(csv.path(), "name,host,port,username,password\nedge-1,127.0.0.1,18728,admin,\"p,w\"\nedge-1b,127.0.0.1,18728,admin,x\n").unwrap();
+    let output = command(&["seed", "--file", csv.path().to_str().unwrap()])
         .env("DB_DSN", &dsn)
         .output()
         .unwrap();
@@ -277,7 +281,7 @@ fn migrate_and_seed_commands() {
         "{stdout}"
     );
     assert!(!stdout.contains("p,w"));
-    let _ = std::fs::remove_file(&csv);
+    drop(csv);
     let output = command(&["migrate"])
         .env("DB_DSN", "not a dsn")
         .output()

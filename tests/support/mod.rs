@@ -7,5 +7,7 @@ pub mod mysql;
 pub mod openapi;
 pub mod ops;
 pub mod process;
+pub mod prometheus;
 pub mod sim;
 pub mod wait;
+pub mod webdriver;

@@ -9,7 +9,7 @@ use net_engine::store::mysql::opts_from_settings;
 use net_engine::store::{parse_dsn, DbSettings, MysqlStore, StoreTimeouts};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use tempfile::TempDir;
 
 use ::mysql::prelude::Queryable;
 
@@ -111,7 +111,8 @@ impl Drop for TestDatabase {
 
 /// A MariaDB server of its own (via `tests/db.sh start`), for tests that stop the server.
 pub struct PrivateServer {
-    dir: PathBuf,
+    /// Removed (after the server is stopped) when the value is dropped.
+    dir: TempDir,
     /// The server's own `netengine_test` database.
     pub settings: DbSettings,
 }
@@ -121,17 +122,15 @@ impl PrivateServer {
     /// the server cannot be started.
     pub fn start() -> Option<PrivateServer> {
         test_settings()?;
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "ne-db-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
+        // Short: the server's unix socket lives in it (db.sh wants the path under 90 bytes).
+        let dir = tempfile::Builder::new()
+            .prefix("ne-db-")
+            .tempdir()
+            .expect("create a temp dir for the server");
         let output = Command::new("bash")
             .arg(db_script())
             .arg("start")
-            .arg(&dir)
+            .arg(dir.path())
             .output();
         let output = match output {
             Ok(output) if output.status.success() => output,
@@ -140,7 +139,7 @@ impl PrivateServer {
                     Ok(output) => String::from_utf8_lossy(&output.stderr).into_owned(),
                     Err(error) => error.to_string(),
                 };
-                let _ = std::fs::remove_dir_all(&dir);
+                drop(dir);
                 if std::env::var_os("CI").is_some() {
                     panic!("tests/db.sh start failed: {why}");
                 }
@@ -169,14 +168,14 @@ impl PrivateServer {
     }
 
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 
     fn script(&self, command: &str) {
         let status = Command::new("bash")
             .arg(db_script())
             .arg(command)
-            .arg(&self.dir)
+            .arg(self.dir.path())
             .status()
             .expect("run tests/db.sh");
         assert!(status.success(), "tests/db.sh {command} failed");
@@ -188,9 +187,9 @@ impl Drop for PrivateServer {
         let _ = Command::new("bash")
             .arg(db_script())
             .arg("stop")
-            .arg(&self.dir)
+            .arg(self.dir.path())
             .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // The directory itself goes when `dir` is dropped, right after this.
     }
 }
 
