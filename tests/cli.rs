@@ -54,6 +54,26 @@ fn sim_from_the_command_line_and_check_against_it() {
     assert!(stdout.contains("version:  7.18"), "{stdout}");
     assert!(stdout.contains("rtt:"), "{stdout}");
 
+    // A reader that goes away (`net-engine check ... | head -c 100`) is no reason to panic:
+    // the pipe is closed before the binary writes anything.
+    for args in [
+        vec!["check", "--host", "127.0.0.1", "--port", port.as_str()],
+        vec!["--help"],
+        vec!["sim", "--help"],
+    ] {
+        let mut child = command(&args)
+            .env("ROUTER_PASSWORD", "")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+
     let (_refusing, lines) = spawn_and_read(
         command(&[
             "sim",

@@ -25,6 +25,8 @@ echo "run-all: cargo fmt --check"
 cargo fmt --check
 echo "run-all: cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
+echo "run-all: cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 echo "run-all: building"
 cargo build --all-targets --quiet
 echo "run-all: tests (a private MariaDB on loopback for the MySQL tests)"

@@ -1,6 +1,6 @@
 //! A router registry read from a CSV file (`ROUTERS_FILE`): `serve` without MySQL.
 //!
-//! The file has the columns of `net-engine seed` (name,host,port,username,password[,use_tls]).
+//! The file has the columns of `net-engine seed` (`name,host,port,username,password[,use_tls]`).
 //! Router ids follow the order of the records: the k-th record after the header is router k
 //! (bad records keep their number), so appending routers keeps every id stable. A bad record is
 //! logged with its line number and skipped; a router listed twice (same host and port) keeps
