@@ -72,20 +72,11 @@ enum Column {
 
 /// Parses the whole file. Fails on the first bad record.
 pub fn parse_routers_csv(text: &str) -> Result<Vec<NewRouter>, CsvError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let records = split_records(text)?;
-    let mut records = records.into_iter().filter(|(_, fields)| !is_blank(fields));
-    let (header_line, header) = records.next().ok_or(CsvError {
-        line: 1,
-        message: "empty file: expected a header name,host,port,username,password[,use_tls]"
-            .to_owned(),
-    })?;
-    let columns = parse_header(header_line, &header)?;
-    let mut routers = Vec::new();
-    for (line, fields) in records {
-        routers.push(parse_router(line, &columns, fields)?);
+    let (routers, errors) = parse_routers_csv_lenient(text)?;
+    match errors.into_iter().next() {
+        Some(first) => Err(first),
+        None => Ok(routers.into_iter().map(|(_, router)| router).collect()),
     }
-    Ok(routers)
 }
 
 /// Good rows with their record numbers, and one error per bad record.
