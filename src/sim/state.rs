@@ -11,8 +11,8 @@ use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use super::menu::Trap;
 use super::table::{prop, Item, Kind, Prop, Table};
+use super::trap::SimTrap;
 use super::values::{
     format_bool, format_id, format_pair, parse_ipv4, parse_rate_limit, parse_rate_pair, unix_now,
     DateTime, ItemRef,
@@ -298,7 +298,7 @@ enum Plan {
 
 /// Everything one simulated router knows. Tests read and change it through
 /// `SimRouter::with_state` / `with_state_mut`.
-pub struct RouterState {
+pub struct SimState {
     pub(crate) index: usize,
     seed: u64,
     pub(crate) identity: Vec<u8>,
@@ -386,13 +386,13 @@ fn mac_for(seed: u64, name: &[u8]) -> Vec<u8> {
     .into_bytes()
 }
 
-impl RouterState {
-    pub(crate) fn generate(params: StateParams) -> RouterState {
+impl SimState {
+    pub(crate) fn generate(params: StateParams) -> SimState {
         let seed = params.seed ^ (params.index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407);
         let mut rng = Rng::new(seed);
         let board = &BOARDS[rng.below(BOARDS.len() as u64) as usize];
         let boot_uptime = 3 * 86_400 + rng.below(40 * 86_400);
-        let mut state = RouterState {
+        let mut state = SimState {
             index: params.index,
             seed,
             identity: format!("sim-{}", params.index + 1).into_bytes(),
@@ -1144,17 +1144,17 @@ impl RouterState {
     // ---- changes made through the API -------------------------------------------------
 
     /// Resolves `=.id=`/`=numbers=` references in a table; names are looked up in `name`.
-    pub(crate) fn resolve(table: &Table, refs: &[ItemRef]) -> Result<Vec<u32>, Trap> {
+    pub(crate) fn resolve(table: &Table, refs: &[ItemRef]) -> Result<Vec<u32>, SimTrap> {
         refs.iter()
             .map(|r| match r {
                 ItemRef::Id(id) if table.position(*id).is_some() => Ok(*id),
-                ItemRef::Id(_) => Err(Trap::no_such_item()),
-                ItemRef::Name(name) => table.find_by_name(name).ok_or_else(Trap::no_such_item),
+                ItemRef::Id(_) => Err(SimTrap::no_such_item()),
+                ItemRef::Name(name) => table.find_by_name(name).ok_or_else(SimTrap::no_such_item),
             })
             .collect()
     }
 
-    pub(crate) fn secret_add(&mut self, args: &[(Vec<u8>, Vec<u8>)]) -> Result<u32, Trap> {
+    pub(crate) fn secret_add(&mut self, args: &[(Vec<u8>, Vec<u8>)]) -> Result<u32, SimTrap> {
         let profiles = self.profile_names();
         let changes = self
             .secrets
@@ -1164,10 +1164,10 @@ impl RouterState {
             values[at] = Some(value);
         }
         let Some(name) = values[0].clone() else {
-            return Err(Trap::missing_value("name"));
+            return Err(SimTrap::missing_value("name"));
         };
         if self.secrets.find_by_name(&name).is_some() {
-            return Err(Trap::failure("secret with the same name already exists"));
+            return Err(SimTrap::failure("secret with the same name already exists"));
         }
         let disabled_at = self.secrets.prop_index("disabled").unwrap_or(0);
         let disabled = values[disabled_at].as_deref() == Some(b"true");
@@ -1184,7 +1184,7 @@ impl RouterState {
         &mut self,
         ids: &[u32],
         args: &[(Vec<u8>, Vec<u8>)],
-    ) -> Result<(), Trap> {
+    ) -> Result<(), SimTrap> {
         let profiles = self.profile_names();
         let changes = self
             .secrets
@@ -1196,7 +1196,7 @@ impl RouterState {
                     .find_by_name(value)
                     .is_some_and(|other| !ids.contains(&other));
                 if clash || ids.len() > 1 {
-                    return Err(Trap::failure("secret with the same name already exists"));
+                    return Err(SimTrap::failure("secret with the same name already exists"));
                 }
             }
         }
@@ -1220,14 +1220,14 @@ impl RouterState {
         }
     }
 
-    pub(crate) fn active_resolve(&self, refs: &[ItemRef]) -> Result<Vec<u32>, Trap> {
+    pub(crate) fn active_resolve(&self, refs: &[ItemRef]) -> Result<Vec<u32>, SimTrap> {
         refs.iter()
             .map(|r| {
                 let found = match r {
                     ItemRef::Id(id) => self.sessions.iter().find(|s| s.id == *id),
                     ItemRef::Name(name) => self.sessions.iter().find(|s| &s.name == name),
                 };
-                found.map(|s| s.id).ok_or_else(Trap::no_such_item)
+                found.map(|s| s.id).ok_or_else(SimTrap::no_such_item)
             })
             .collect()
     }
@@ -1242,7 +1242,7 @@ impl RouterState {
         }
     }
 
-    pub(crate) fn queue_add(&mut self, args: &[(Vec<u8>, Vec<u8>)]) -> Result<u32, Trap> {
+    pub(crate) fn queue_add(&mut self, args: &[(Vec<u8>, Vec<u8>)]) -> Result<u32, SimTrap> {
         let changes = self
             .queues
             .check_args(args, &["copy-from", "place-before"], &[])?;
@@ -1265,7 +1265,7 @@ impl RouterState {
             }
         };
         if self.queues.find_by_name(&name).is_some() {
-            return Err(Trap::failure("already have such name"));
+            return Err(SimTrap::failure("already have such name"));
         }
         values[0] = Some(name);
         let created = self.queues.prop_index("created").unwrap_or(0);
@@ -1273,12 +1273,12 @@ impl RouterState {
         Ok(self.queues.insert(values))
     }
 
-    fn refuse_dynamic_queues(&self, ids: &[u32], what: &str) -> Result<(), Trap> {
+    fn refuse_dynamic_queues(&self, ids: &[u32], what: &str) -> Result<(), SimTrap> {
         let dynamic = ids
             .iter()
             .any(|&id| self.queues.value(id, "dynamic") == Some(b"true"));
         if dynamic {
-            Err(Trap::failure(&format!("can not {what} dynamic queue")))
+            Err(SimTrap::failure(&format!("can not {what} dynamic queue")))
         } else {
             Ok(())
         }
@@ -1288,7 +1288,7 @@ impl RouterState {
         &mut self,
         ids: &[u32],
         args: &[(Vec<u8>, Vec<u8>)],
-    ) -> Result<(), Trap> {
+    ) -> Result<(), SimTrap> {
         let changes = self.queues.check_args(args, &[".id", "numbers"], &[])?;
         self.refuse_dynamic_queues(ids, "change")?;
         for (at, value) in &changes {
@@ -1298,7 +1298,7 @@ impl RouterState {
                     .find_by_name(value)
                     .is_some_and(|other| !ids.contains(&other));
                 if clash || ids.len() > 1 {
-                    return Err(Trap::failure("already have such name"));
+                    return Err(SimTrap::failure("already have such name"));
                 }
             }
         }
@@ -1312,7 +1312,7 @@ impl RouterState {
         Ok(())
     }
 
-    pub(crate) fn queue_remove(&mut self, ids: &[u32]) -> Result<(), Trap> {
+    pub(crate) fn queue_remove(&mut self, ids: &[u32]) -> Result<(), SimTrap> {
         self.refuse_dynamic_queues(ids, "remove")?;
         for &id in ids {
             self.queues.remove(id);
@@ -1320,7 +1320,7 @@ impl RouterState {
         Ok(())
     }
 
-    pub(crate) fn address_add(&mut self, args: &[(Vec<u8>, Vec<u8>)]) -> Result<u32, Trap> {
+    pub(crate) fn address_add(&mut self, args: &[(Vec<u8>, Vec<u8>)]) -> Result<u32, SimTrap> {
         let changes = self.address_list.check_args(args, &["place-before"], &[])?;
         let mut values = self.address_list.blank();
         for (at, value) in changes {
@@ -1332,14 +1332,14 @@ impl RouterState {
             } else {
                 "address"
             };
-            return Err(Trap::missing_value(missing));
+            return Err(SimTrap::missing_value(missing));
         };
         let duplicate = self.address_list.items.iter().any(|item| {
             item.values[0].as_deref() == Some(list.as_slice())
                 && item.values[1].as_deref() == Some(address.as_slice())
         });
         if duplicate {
-            return Err(Trap::failure("already have such entry"));
+            return Err(SimTrap::failure("already have such entry"));
         }
         values[3] = Some(DateTime::from_unix(unix_now()).format().into_bytes());
         let timeout = values[2]
@@ -1360,7 +1360,7 @@ impl RouterState {
         &mut self,
         ids: &[u32],
         args: &[(Vec<u8>, Vec<u8>)],
-    ) -> Result<(), Trap> {
+    ) -> Result<(), SimTrap> {
         let changes = self
             .address_list
             .check_args(args, &[".id", "numbers"], &[])?;
@@ -1671,8 +1671,8 @@ impl RouterState {
 mod tests {
     use super::*;
 
-    fn state(users: usize, churn: bool) -> RouterState {
-        RouterState::generate(StateParams {
+    fn state(users: usize, churn: bool) -> SimState {
+        SimState::generate(StateParams {
             index: 0,
             seed: 7,
             users,
