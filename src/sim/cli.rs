@@ -1,6 +1,6 @@
 //! `net-engine sim`: runs a simulated fleet from the command line until SIGTERM or SIGINT.
 
-use std::io::Write;
+use std::io::{self, ErrorKind, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -40,8 +40,15 @@ pub fn run_cli(args: &[String]) -> i32 {
     let config = match parse_args(args) {
         Ok(Some(config)) => config,
         Ok(None) => {
-            println!("{USAGE}");
-            return 0;
+            let mut out = std::io::stdout().lock();
+            return match writeln!(out, "{USAGE}").and_then(|()| out.flush()) {
+                Ok(()) => 0,
+                Err(error) if error.kind() == ErrorKind::BrokenPipe => 0,
+                Err(error) => {
+                    eprintln!("net-engine sim: cannot write to stdout: {error}");
+                    1
+                }
+            };
         }
         Err(UsageError(message)) => {
             eprintln!("net-engine sim: {message}");
@@ -63,13 +70,11 @@ pub fn run_cli(args: &[String]) -> i32 {
             return 1;
         }
     };
-    {
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
-        for router in simulator.routers() {
-            let _ = writeln!(out, "router {}: {}", router.index() + 1, router.addr());
+    if let Err(error) = print_routers(&simulator) {
+        // Nobody reads the addresses any more (`| head`); the routers serve all the same.
+        if error.kind() != ErrorKind::BrokenPipe {
+            eprintln!("net-engine sim: cannot write to stdout: {error}");
         }
-        let _ = out.flush();
     }
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
@@ -78,54 +83,83 @@ pub fn run_cli(args: &[String]) -> i32 {
     0
 }
 
+/// `router K: ADDR`, one line per router.
+fn print_routers(simulator: &Simulator) -> io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for router in simulator.routers() {
+        writeln!(out, "router {}: {}", router.index() + 1, router.addr())?;
+    }
+    out.flush()
+}
+
+/// The next argument's value as text, for `flag`.
+fn value_of(parser: &mut lexopt::Parser, flag: &str) -> Result<String, UsageError> {
+    let value = parser
+        .value()
+        .map_err(|_| UsageError(format!("{flag} needs a value")))?;
+    value
+        .into_string()
+        .map_err(|raw| UsageError(format!("{flag}: not valid UTF-8: {raw:?}")))
+}
+
+/// Says what lexopt refused, in this command's words.
+fn usage_error(error: lexopt::Error) -> UsageError {
+    match error {
+        lexopt::Error::MissingValue {
+            option: Some(option),
+        } => UsageError(format!("{option} needs a value")),
+        lexopt::Error::UnexpectedValue { option, .. } => {
+            UsageError(format!("{option} takes no value"))
+        }
+        lexopt::Error::UnexpectedArgument(value) => {
+            UsageError(format!("unknown argument {:?}", value.to_string_lossy()))
+        }
+        lexopt::Error::UnexpectedOption(option) => {
+            UsageError(format!("unknown argument {option:?}"))
+        }
+        other => UsageError(other.to_string()),
+    }
+}
+
 fn parse_args(args: &[String]) -> Result<Option<SimConfig>, UsageError> {
+    use lexopt::Arg::{Long, Short};
+
     let mut config = SimConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 8728)),
         ..SimConfig::default()
     };
     let mut faults: Vec<(Option<usize>, Fault)> = Vec::new();
-    let mut at = 0;
-    while at < args.len() {
-        let flag = args[at].as_str();
-        // `--flag=value` and `--flag value` both work.
-        let (name, inline) = match flag.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => (name, Some(value.to_owned())),
-            _ => (flag, None),
-        };
-        let value = |at: &mut usize| -> Result<String, UsageError> {
-            if let Some(value) = inline.clone() {
-                return Ok(value);
-            }
-            *at += 1;
-            args.get(*at)
-                .cloned()
-                .ok_or_else(|| UsageError(format!("{name} needs a value")))
-        };
-        match name {
-            "-h" | "--help" => return Ok(None),
-            "--listen" => {
-                let text = value(&mut at)?;
+    // `--flag=value` and `--flag value` both work.
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next().map_err(usage_error)? {
+        match arg {
+            Short('h') | Long("help") => return Ok(None),
+            Long("listen") => {
+                let text = value_of(&mut parser, "--listen")?;
                 config.listen = text
                     .parse()
                     .map_err(|_| UsageError(format!("--listen: not an address: {text:?}")))?;
             }
-            "--routers" => config.routers = number(name, &value(&mut at)?)?,
-            "--users" => config.users = number(name, &value(&mut at)?)?,
-            "--legacy-login" => config.legacy_login = true,
-            "--version" => {
-                let text = value(&mut at)?;
+            Long("routers") => {
+                config.routers = number("--routers", &value_of(&mut parser, "--routers")?)?
+            }
+            Long("users") => config.users = number("--users", &value_of(&mut parser, "--users")?)?,
+            Long("legacy-login") => config.legacy_login = true,
+            Long("version") => {
+                let text = value_of(&mut parser, "--version")?;
                 if !text.starts_with(|c: char| c.is_ascii_digit()) {
                     return Err(UsageError(format!("--version: not a version: {text:?}")));
                 }
                 config.version = text;
             }
-            "--latency-ms" => {
-                config.latency = Duration::from_millis(number(name, &value(&mut at)?)?)
+            Long("latency-ms") => {
+                let text = value_of(&mut parser, "--latency-ms")?;
+                config.latency = Duration::from_millis(number("--latency-ms", &text)?);
             }
-            "--seed" => config.seed = number(name, &value(&mut at)?)?,
-            "--fault" => faults.push(parse_fault(&value(&mut at)?)?),
-            "--login" => {
-                let text = value(&mut at)?;
+            Long("seed") => config.seed = number("--seed", &value_of(&mut parser, "--seed")?)?,
+            Long("fault") => faults.push(parse_fault(&value_of(&mut parser, "--fault")?)?),
+            Long("login") => {
+                let text = value_of(&mut parser, "--login")?;
                 let (user, password) = text
                     .split_once(':')
                     .ok_or_else(|| UsageError("--login: expected USER:PASSWORD".to_owned()))?;
@@ -134,10 +168,9 @@ fn parse_args(args: &[String]) -> Result<Option<SimConfig>, UsageError> {
                 }
                 config.login = (user.to_owned(), password.to_owned());
             }
-            "--no-churn" => config.churn = false,
-            other => return Err(UsageError(format!("unknown argument {other:?}"))),
+            Long("no-churn") => config.churn = false,
+            other => return Err(usage_error(other.unexpected())),
         }
-        at += 1;
     }
     if config.routers == 0 {
         return Err(UsageError("--routers must be at least 1".to_owned()));
@@ -239,5 +272,27 @@ mod tests {
             assert!(parse_args(&args(bad)).is_err(), "{bad:?}");
         }
         assert!(parse_args(&args(&["--help"])).unwrap().is_none());
+        assert!(parse_args(&args(&["-h"])).unwrap().is_none());
+    }
+
+    #[test]
+    fn says_what_is_wrong() {
+        let message = |list: &[&str]| match parse_args(&args(list)) {
+            Err(UsageError(message)) => message,
+            Ok(_) => panic!("{list:?} was accepted"),
+        };
+        assert_eq!(message(&["--routers"]), "--routers needs a value");
+        assert_eq!(message(&["--seed="]), "--seed: not a number: \"\"");
+        assert_eq!(
+            message(&["--frobnicate"]),
+            "unknown argument \"--frobnicate\""
+        );
+        assert_eq!(message(&["-x"]), "unknown argument \"-x\"");
+        assert_eq!(message(&["stray"]), "unknown argument \"stray\"");
+        assert_eq!(message(&["--no-churn=yes"]), "--no-churn takes no value");
+        assert_eq!(message(&["--fault", "9:silent"]), "--fault: no router 9");
+        // A value may start with a dash.
+        let config = parse_args(&args(&["--login", "-me:-pw"])).unwrap().unwrap();
+        assert_eq!(config.login, ("-me".to_owned(), "-pw".to_owned()));
     }
 }

@@ -1,71 +1,17 @@
 //! Commands after login: the menu table, argument checks, `print` (queries, `.proplist`,
-//! `count-only`, `!empty`), `add`/`set`/`remove`, monitors, and the traps RouterOS sends.
+//! `count-only`, `!empty`), `add`/`set`/`remove` and monitors (the traps themselves are built in `trap`).
 //!
-//! Pure logic over a `RouterState`: no sockets, no tags, no timing. The connection code
-//! in `server` adds tags, latency and faults, and runs streams (`monitor-traffic` without
+//! Pure logic over a `SimState`: no sockets, no tags, no timing. The connection code
+//! in `server` adds tags, latency and faults, and runs subscriptions (`monitor-traffic` without
 //! `once`, `print =follow=`, `listen`, `print =interval=`) by calling [`tick`].
 
 use std::time::Duration;
 
-use super::query::{Query, QueryError};
-use super::state::{RouterState, Row, Want};
+use super::query::Query;
+use super::state::{Row, SimState, Want};
+use super::trap::SimTrap;
 use super::values::{parse_bool_arg, parse_item_refs, parse_version, ItemRef};
 use crate::routeros::ParsedCommand;
-
-/// A `!trap`: its message and optional category.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Trap {
-    pub message: Vec<u8>,
-    pub category: Option<u8>,
-}
-
-impl Trap {
-    fn new(message: impl Into<Vec<u8>>, category: Option<u8>) -> Trap {
-        Trap {
-            message: message.into(),
-            category,
-        }
-    }
-    pub fn no_such_item() -> Trap {
-        Trap::new("no such item (4)", Some(0))
-    }
-    pub fn invalid_id() -> Trap {
-        Trap::new("invalid internal item number", None)
-    }
-    pub fn no_such_prefix() -> Trap {
-        Trap::new("no such command prefix", Some(0))
-    }
-    pub fn no_such_command() -> Trap {
-        Trap::new("no such command", Some(0))
-    }
-    pub fn unknown_parameter() -> Trap {
-        Trap::new("unknown parameter", None)
-    }
-    pub fn no_match(name: &str) -> Trap {
-        Trap::new(format!("input does not match any value of {name}"), Some(1))
-    }
-    pub fn invalid_value(name: &str) -> Trap {
-        Trap::new(format!("invalid value for argument {name}"), Some(1))
-    }
-    pub fn ambiguous(name: &str) -> Trap {
-        Trap::new(
-            format!("ambiguous value of {name}, more than one possible value matches input"),
-            Some(1),
-        )
-    }
-    pub fn missing_value(name: &str) -> Trap {
-        Trap::new(format!("missing value for {name}"), Some(1))
-    }
-    pub fn failure(text: &str) -> Trap {
-        Trap::new(format!("failure: {text}"), None)
-    }
-    pub fn interrupted() -> Trap {
-        Trap::new("interrupted", Some(2))
-    }
-    fn bad_query(error: QueryError) -> Trap {
-        Trap::new(format!("invalid query: {error}"), Some(1))
-    }
-}
 
 /// One reply sentence before tagging.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +19,7 @@ pub enum Out {
     Re(Row),
     Empty,
     Done(Option<Vec<u8>>),
-    Trap(Trap),
+    Trap(SimTrap),
 }
 
 /// What running a command produced.
@@ -81,23 +27,23 @@ pub enum Out {
 pub enum Execution {
     /// Every reply, ending with `!done`.
     Replies(Vec<Out>),
-    /// Replies to send now (no `!done`), then a stream the connection keeps ticking.
-    Stream(Vec<Out>, Stream),
+    /// Replies to send now (no `!done`), then a subscription the connection keeps ticking.
+    Subscription(Vec<Out>, Subscription),
 }
 
 /// A command that keeps answering until cancelled (or until its `duration` ends).
 #[derive(Debug)]
-pub struct Stream {
-    kind: StreamKind,
+pub struct Subscription {
+    kind: SubscriptionKind,
     pub interval: Duration,
-    /// Ticks left before the stream ends by itself with `!done`; `None` runs until `/cancel`.
+    /// Ticks left before the subscription ends by itself with `!done`; `None` runs until `/cancel`.
     ticks_left: Option<u64>,
     proplist: Option<Vec<Vec<u8>>>,
     query: Query,
 }
 
 #[derive(Debug)]
-enum StreamKind {
+enum SubscriptionKind {
     Monitor(Vec<Vec<u8>>),
     /// `print =follow=`, `=follow-only=` and `listen`: changed rows, `.dead` for removed ones.
     Follow {
@@ -186,7 +132,7 @@ const PRINT_ARGS: &[&str] = &[
     "as-value",
 ];
 
-/// Properties that change by themselves; a `follow` stream does not report them alone.
+/// Properties that change by themselves; a `follow` subscription does not report them alone.
 const VOLATILE: &[&str] = &[
     "uptime",
     "rate",
@@ -217,7 +163,7 @@ impl Context {
 }
 
 /// Runs one command (not `/login`, `/cancel` or `/quit`) on a logged-in connection.
-pub fn execute(state: &mut RouterState, command: &ParsedCommand, context: &Context) -> Execution {
+pub fn execute(state: &mut SimState, command: &ParsedCommand, context: &Context) -> Execution {
     state.advance();
     match run(state, command, context) {
         Ok(execution) => execution,
@@ -226,26 +172,26 @@ pub fn execute(state: &mut RouterState, command: &ParsedCommand, context: &Conte
 }
 
 fn run(
-    state: &mut RouterState,
+    state: &mut SimState,
     command: &ParsedCommand,
     context: &Context,
-) -> Result<Execution, Trap> {
+) -> Result<Execution, SimTrap> {
     let path = &command.path;
     let split = path
         .iter()
         .rposition(|&b| b == b'/')
-        .ok_or_else(Trap::no_such_prefix)?;
+        .ok_or_else(SimTrap::no_such_prefix)?;
     let (menu_path, verb) = (&path[..split], &path[split + 1..]);
     let Some(&(_, menu, verbs)) = MENUS.iter().find(|(p, _, _)| p.as_bytes() == menu_path) else {
         return Err(if DIRECTORIES.iter().any(|d| d.as_bytes() == menu_path) {
-            Trap::no_such_command()
+            SimTrap::no_such_command()
         } else {
-            Trap::no_such_prefix()
+            SimTrap::no_such_prefix()
         });
     };
-    let verb = std::str::from_utf8(verb).map_err(|_| Trap::no_such_command())?;
+    let verb = std::str::from_utf8(verb).map_err(|_| SimTrap::no_such_command())?;
     if !verbs.contains(&verb) {
-        return Err(Trap::no_such_command());
+        return Err(SimTrap::no_such_command());
     }
     match verb {
         "print" | "getall" => print(state, menu, command, context),
@@ -255,23 +201,23 @@ fn run(
         "remove" => remove(state, menu, command),
         "monitor-traffic" => monitor_traffic(state, command),
         "save" => backup_save(state, command),
-        _ => Err(Trap::no_such_command()),
+        _ => Err(SimTrap::no_such_command()),
     }
 }
 
-fn only_args(command: &ParsedCommand, allowed: &[&str]) -> Result<(), Trap> {
+fn only_args(command: &ParsedCommand, allowed: &[&str]) -> Result<(), SimTrap> {
     let unknown = command
         .attributes
         .iter()
         .any(|(name, _)| !allowed.iter().any(|a| a.as_bytes() == name.as_slice()));
     if unknown || !command.other_words.is_empty() {
-        Err(Trap::unknown_parameter())
+        Err(SimTrap::unknown_parameter())
     } else {
         Ok(())
     }
 }
 
-fn rows(state: &RouterState, menu: Menu, want: &Want) -> Vec<Row> {
+fn rows(state: &SimState, menu: Menu, want: &Want) -> Vec<Row> {
     match menu {
         Menu::Resource => vec![state.resource_row()],
         Menu::Identity => vec![state.identity_row()],
@@ -294,7 +240,7 @@ fn get<'a>(row: &'a Row, name: &[u8]) -> Option<&'a [u8]> {
 
 /// The rows of a menu that match `query`, with at least the properties in `proplist`.
 fn filtered(
-    state: &RouterState,
+    state: &SimState,
     menu: Menu,
     query: &Query,
     proplist: &Option<Vec<Vec<u8>>>,
@@ -346,26 +292,26 @@ fn project(row: Row, proplist: &Option<Vec<Vec<u8>>>) -> Row {
     }
 }
 
-fn parse_interval(command: &ParsedCommand, name: &str) -> Result<Option<Duration>, Trap> {
+fn parse_interval(command: &ParsedCommand, name: &str) -> Result<Option<Duration>, SimTrap> {
     match command.get(name) {
         None => Ok(None),
         Some(value) => {
-            let text = std::str::from_utf8(value).map_err(|_| Trap::invalid_value(name))?;
-            let secs =
-                crate::model::parse_duration_secs(text).ok_or_else(|| Trap::invalid_value(name))?;
+            let text = std::str::from_utf8(value).map_err(|_| SimTrap::invalid_value(name))?;
+            let secs = crate::model::parse_duration_secs(text)
+                .ok_or_else(|| SimTrap::invalid_value(name))?;
             Ok(Some(Duration::from_secs(secs.max(1))))
         }
     }
 }
 
 fn print(
-    state: &mut RouterState,
+    state: &mut SimState,
     menu: Menu,
     command: &ParsedCommand,
     context: &Context,
-) -> Result<Execution, Trap> {
+) -> Result<Execution, SimTrap> {
     only_args(command, PRINT_ARGS)?;
-    let query = Query::parse(&command.queries).map_err(Trap::bad_query)?;
+    let query = Query::parse(&command.queries).map_err(SimTrap::bad_query)?;
     let proplist = parse_proplist(command);
     let matching = filtered(state, menu, &query, &proplist);
     if command.get("count-only").is_some() {
@@ -384,8 +330,8 @@ fn print(
                 .map(|row| Out::Re(project(row, &proplist)))
                 .collect()
         };
-        let stream = Stream {
-            kind: StreamKind::Follow {
+        let subscription = Subscription {
+            kind: SubscriptionKind::Follow {
                 menu,
                 last: matching,
             },
@@ -394,21 +340,21 @@ fn print(
             proplist,
             query,
         };
-        return Ok(Execution::Stream(initial, stream));
+        return Ok(Execution::Subscription(initial, subscription));
     }
     let mut out: Vec<Out> = matching
         .into_iter()
         .map(|row| Out::Re(project(row, &proplist)))
         .collect();
     if let Some(interval) = parse_interval(command, "interval")? {
-        let stream = Stream {
-            kind: StreamKind::Repeat(menu),
+        let subscription = Subscription {
+            kind: SubscriptionKind::Repeat(menu),
             interval,
             ticks_left: None,
             proplist,
             query,
         };
-        return Ok(Execution::Stream(out, stream));
+        return Ok(Execution::Subscription(out, subscription));
     }
     if out.is_empty() && context.sends_empty {
         out.push(Out::Empty);
@@ -417,28 +363,28 @@ fn print(
     Ok(Execution::Replies(out))
 }
 
-fn listen(state: &mut RouterState, menu: Menu, command: &ParsedCommand) -> Result<Execution, Trap> {
+fn listen(state: &mut SimState, menu: Menu, command: &ParsedCommand) -> Result<Execution, SimTrap> {
     only_args(command, &[".proplist"])?;
-    let query = Query::parse(&command.queries).map_err(Trap::bad_query)?;
+    let query = Query::parse(&command.queries).map_err(SimTrap::bad_query)?;
     let proplist = parse_proplist(command);
     let last = filtered(state, menu, &query, &proplist);
-    let stream = Stream {
-        kind: StreamKind::Follow { menu, last },
+    let subscription = Subscription {
+        kind: SubscriptionKind::Follow { menu, last },
         interval: Duration::from_secs(1),
         ticks_left: None,
         proplist,
         query,
     };
-    Ok(Execution::Stream(Vec::new(), stream))
+    Ok(Execution::Subscription(Vec::new(), subscription))
 }
 
 /// The `=.id=` (or `=numbers=`) references of a set/remove.
-fn item_refs(command: &ParsedCommand) -> Result<Vec<ItemRef>, Trap> {
+fn item_refs(command: &ParsedCommand) -> Result<Vec<ItemRef>, SimTrap> {
     let value = command
         .get(".id")
         .or_else(|| command.get("numbers"))
-        .ok_or_else(|| Trap::missing_value("numbers"))?;
-    parse_item_refs(value).ok_or_else(Trap::invalid_id)
+        .ok_or_else(|| SimTrap::missing_value("numbers"))?;
+    parse_item_refs(value).ok_or_else(SimTrap::invalid_id)
 }
 
 /// Arguments other than the item reference.
@@ -459,29 +405,29 @@ fn done() -> Execution {
     Execution::Replies(vec![Out::Done(None)])
 }
 
-fn add(state: &mut RouterState, menu: Menu, command: &ParsedCommand) -> Result<Execution, Trap> {
+fn add(state: &mut SimState, menu: Menu, command: &ParsedCommand) -> Result<Execution, SimTrap> {
     if !command.other_words.is_empty() {
-        return Err(Trap::unknown_parameter());
+        return Err(SimTrap::unknown_parameter());
     }
     let args = command.attributes.clone();
     let id = match menu {
         Menu::Secret => state.secret_add(&args)?,
         Menu::Queue => state.queue_add(&args)?,
         Menu::AddressList => state.address_add(&args)?,
-        _ => return Err(Trap::no_such_command()),
+        _ => return Err(SimTrap::no_such_command()),
     };
     Ok(done_with_id(id))
 }
 
-fn set(state: &mut RouterState, menu: Menu, command: &ParsedCommand) -> Result<Execution, Trap> {
+fn set(state: &mut SimState, menu: Menu, command: &ParsedCommand) -> Result<Execution, SimTrap> {
     if !command.other_words.is_empty() {
-        return Err(Trap::unknown_parameter());
+        return Err(SimTrap::unknown_parameter());
     }
     if menu == Menu::Identity {
         only_args(command, &["name"])?;
         if let Some(name) = command.get("name") {
             if name.is_empty() {
-                return Err(Trap::invalid_value("name"));
+                return Err(SimTrap::invalid_value("name"));
             }
             state.identity = name.to_vec();
         }
@@ -491,28 +437,28 @@ fn set(state: &mut RouterState, menu: Menu, command: &ParsedCommand) -> Result<E
     let args = settings(command);
     match menu {
         Menu::Secret => {
-            let ids = RouterState::resolve(&state.secrets, &refs)?;
+            let ids = SimState::resolve(&state.secrets, &refs)?;
             state.secret_set(&ids, &args)?;
         }
         Menu::Queue => {
-            let ids = RouterState::resolve(&state.queues, &refs)?;
+            let ids = SimState::resolve(&state.queues, &refs)?;
             state.queue_set(&ids, &args)?;
         }
         Menu::AddressList => {
-            let ids = RouterState::resolve(&state.address_list, &refs)?;
+            let ids = SimState::resolve(&state.address_list, &refs)?;
             state.address_set(&ids, &args)?;
         }
-        _ => return Err(Trap::no_such_command()),
+        _ => return Err(SimTrap::no_such_command()),
     }
     Ok(done())
 }
 
-fn remove(state: &mut RouterState, menu: Menu, command: &ParsedCommand) -> Result<Execution, Trap> {
+fn remove(state: &mut SimState, menu: Menu, command: &ParsedCommand) -> Result<Execution, SimTrap> {
     only_args(command, &[".id", "numbers"])?;
     let refs = item_refs(command)?;
     match menu {
         Menu::Secret => {
-            let ids = RouterState::resolve(&state.secrets, &refs)?;
+            let ids = SimState::resolve(&state.secrets, &refs)?;
             state.secret_remove(&ids);
         }
         Menu::Active => {
@@ -520,26 +466,26 @@ fn remove(state: &mut RouterState, menu: Menu, command: &ParsedCommand) -> Resul
             state.active_remove(&ids);
         }
         Menu::Queue => {
-            let ids = RouterState::resolve(&state.queues, &refs)?;
+            let ids = SimState::resolve(&state.queues, &refs)?;
             state.queue_remove(&ids)?;
         }
         Menu::AddressList => {
-            let ids = RouterState::resolve(&state.address_list, &refs)?;
+            let ids = SimState::resolve(&state.address_list, &refs)?;
             state.address_remove(&ids);
         }
         Menu::File => {
-            let ids = RouterState::resolve(&state.files, &refs)?;
+            let ids = SimState::resolve(&state.files, &refs)?;
             for id in ids {
                 state.files.remove(id);
             }
         }
-        _ => return Err(Trap::no_such_command()),
+        _ => return Err(SimTrap::no_such_command()),
     }
     Ok(done())
 }
 
 fn monitor_rows(
-    state: &RouterState,
+    state: &SimState,
     interfaces: &[Vec<u8>],
     proplist: &Option<Vec<Vec<u8>>>,
 ) -> Vec<Out> {
@@ -573,7 +519,7 @@ fn monitor_rows(
         .collect()
 }
 
-fn monitor_traffic(state: &mut RouterState, command: &ParsedCommand) -> Result<Execution, Trap> {
+fn monitor_traffic(state: &mut SimState, command: &ParsedCommand) -> Result<Execution, SimTrap> {
     only_args(
         command,
         &[
@@ -588,13 +534,13 @@ fn monitor_traffic(state: &mut RouterState, command: &ParsedCommand) -> Result<E
     )?;
     let value = command
         .get("interface")
-        .ok_or_else(|| Trap::missing_value("interface"))?;
+        .ok_or_else(|| SimTrap::missing_value("interface"))?;
     let interfaces: Vec<Vec<u8>> = value.split(|&b| b == b',').map(<[u8]>::to_vec).collect();
     if interfaces
         .iter()
         .any(|name| state.interface_traffic(name).is_none())
     {
-        return Err(Trap::no_match("interface"));
+        return Err(SimTrap::no_match("interface"));
     }
     let proplist = parse_proplist(command);
     let mut out = monitor_rows(state, &interfaces, &proplist);
@@ -608,8 +554,8 @@ fn monitor_traffic(state: &mut RouterState, command: &ParsedCommand) -> Result<E
     let interval = parse_interval(command, "interval")?.unwrap_or(Duration::from_secs(1));
     let ticks_left = parse_interval(command, "duration")?
         .map(|duration| (duration.as_secs() / interval.as_secs().max(1)).saturating_sub(1));
-    let stream = Stream {
-        kind: StreamKind::Monitor(interfaces),
+    let subscription = Subscription {
+        kind: SubscriptionKind::Monitor(interfaces),
         interval,
         ticks_left,
         proplist,
@@ -619,13 +565,13 @@ fn monitor_traffic(state: &mut RouterState, command: &ParsedCommand) -> Result<E
         out.push(Out::Done(None));
         return Ok(Execution::Replies(out));
     }
-    Ok(Execution::Stream(out, stream))
+    Ok(Execution::Subscription(out, subscription))
 }
 
-fn backup_save(state: &mut RouterState, command: &ParsedCommand) -> Result<Execution, Trap> {
+fn backup_save(state: &mut SimState, command: &ParsedCommand) -> Result<Execution, SimTrap> {
     only_args(command, &["name", "password", "dont-encrypt", "encryption"])?;
     if let Some(value) = command.get("dont-encrypt") {
-        parse_bool_arg(value).ok_or_else(|| Trap::invalid_value("dont-encrypt"))?;
+        parse_bool_arg(value).ok_or_else(|| SimTrap::invalid_value("dont-encrypt"))?;
     }
     if let Some(value) = command.get("encryption") {
         let choices = vec![b"aes-sha256".to_vec(), b"rc4".to_vec()];
@@ -635,24 +581,28 @@ fn backup_save(state: &mut RouterState, command: &ParsedCommand) -> Result<Execu
     Ok(done())
 }
 
-/// Advances a stream by one interval: the rows to send, and `true` when it has ended
+/// Advances a subscription by one interval: the rows to send, and `true` when it has ended
 /// (the caller then sends `!done`).
-pub fn tick(state: &mut RouterState, stream: &mut Stream) -> (Vec<Out>, bool) {
+pub fn tick(state: &mut SimState, subscription: &mut Subscription) -> (Vec<Out>, bool) {
     state.advance();
-    let out = match &mut stream.kind {
-        StreamKind::Monitor(interfaces) => monitor_rows(state, interfaces, &stream.proplist),
-        StreamKind::Repeat(menu) => filtered(state, *menu, &stream.query, &stream.proplist)
-            .into_iter()
-            .map(|row| Out::Re(project(row, &stream.proplist)))
-            .collect(),
-        StreamKind::Follow { menu, last } => {
-            let now = filtered(state, *menu, &stream.query, &stream.proplist);
-            let changes = follow_changes(last, &now, &stream.proplist);
+    let out = match &mut subscription.kind {
+        SubscriptionKind::Monitor(interfaces) => {
+            monitor_rows(state, interfaces, &subscription.proplist)
+        }
+        SubscriptionKind::Repeat(menu) => {
+            filtered(state, *menu, &subscription.query, &subscription.proplist)
+                .into_iter()
+                .map(|row| Out::Re(project(row, &subscription.proplist)))
+                .collect()
+        }
+        SubscriptionKind::Follow { menu, last } => {
+            let now = filtered(state, *menu, &subscription.query, &subscription.proplist);
+            let changes = follow_changes(last, &now, &subscription.proplist);
             *last = now;
             changes
         }
     };
-    let finished = match &mut stream.ticks_left {
+    let finished = match &mut subscription.ticks_left {
         Some(0) => true,
         Some(left) => {
             *left -= 1;

@@ -3,9 +3,9 @@
 //!
 //! Reading order: [`Simulator::start`] builds one [`SimRouter`] per configured router
 //! (`server`: listener, connection threads, login, tags, `/cancel`, faults), each owning a
-//! [`RouterState`] (`state`: seeded tables and the values that move) that `menu` runs
+//! [`SimState`] (`state`: seeded tables and the values that move) that `menu` runs
 //! commands against; `query` evaluates `print` queries; `values` and `table` hold value
-//! formats and generic menu tables; `cli` is `net-engine sim`.
+//! formats and generic menu tables; `trap` builds the `!trap` replies; `cli` is `net-engine sim`.
 //!
 //! Written against routeros-api.md §1-§6, §9-§11, not against our own client. Imports only
 //! `crate::routeros`, `crate::model` and `crate::rng` (plus std and log).
@@ -35,11 +35,12 @@ mod query;
 mod server;
 mod state;
 mod table;
+mod trap;
 mod values;
 
 pub use fault::{Fault, ParseFaultError};
 pub use server::SimRouter;
-pub use state::RouterState;
+pub use state::SimState;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -121,7 +122,7 @@ impl Simulator {
                 .rev()
                 .find(|(router, _)| router.is_none_or(|k| k == index))
                 .map(|(_, fault)| *fault);
-            let state = RouterState::generate(state::StateParams {
+            let state = SimState::generate(state::StateParams {
                 index,
                 seed: config.seed,
                 users: config.users,

@@ -1,9 +1,10 @@
 //! The network side of one simulated router: its listener (one small accept thread), one
-//! thread per connection, login, tags, `/cancel`, streams, latency and faults.
+//! thread per connection, login, tags, `/cancel`, subscriptions, latency and faults.
 //!
 //! Blocking `std::net` only. A connection thread reads with a timeout no longer than the
-//! next stream tick, so it needs no helper thread; `stop()` shuts every socket down, which
-//! wakes each reader at once. Replies to one command are written with one `write_all`.
+//! next subscription tick, so it needs no helper thread; `stop()` shuts every socket
+//! down, which wakes each reader at once. Replies to one command are written with one
+//! `write_all`.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -14,8 +15,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::fault::Fault;
-use super::menu::{self, Context, Execution, Out, Stream, Trap};
-use super::state::RouterState;
+use super::menu::{self, Context, Execution, Out, Subscription};
+use super::state::SimState;
+use super::trap::SimTrap;
 use crate::rng::Rng;
 use crate::routeros::codec::{encode_length, encode_word};
 use crate::routeros::{login, Decoder, ParsedCommand, Sentence};
@@ -24,7 +26,7 @@ use crate::routeros::{login, Decoder, ParsedCommand, Sentence};
 const THREAD_STACK: usize = 256 * 1024;
 /// A peer that does not read its replies for this long is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest a connection thread sleeps in `read` when no stream is due.
+/// Longest a connection thread sleeps in `read` when no subscription is due.
 const IDLE_READ_TIMEOUT: Duration = Duration::from_secs(1);
 /// Most silent (held, never read) connections kept per router; older ones are closed.
 const MAX_HELD: usize = 1024;
@@ -55,7 +57,7 @@ pub(crate) struct RouterShared {
     login_name: Vec<u8>,
     login_password: Vec<u8>,
     legacy_login: bool,
-    state: Mutex<RouterState>,
+    state: Mutex<SimState>,
     control: Mutex<Control>,
     listening: Mutex<Option<Listening>>,
     connections: Mutex<HashMap<u64, TcpStream>>,
@@ -73,7 +75,7 @@ pub(crate) struct RouterSetup {
     pub legacy_login: bool,
     pub latency: Duration,
     pub fault: Option<Fault>,
-    pub state: RouterState,
+    pub state: SimState,
 }
 
 /// A handle on one simulated router. Cheap to clone; every clone controls the same router.
@@ -138,7 +140,7 @@ impl SimRouter {
         lock(&self.shared.control).fault
     }
 
-    /// Delay before each reply (login included; not between stream rows).
+    /// Delay before each reply (login included; not between subscription rows).
     pub fn set_latency(&self, latency: Duration) {
         lock(&self.shared.control).latency = latency;
     }
@@ -186,14 +188,14 @@ impl SimRouter {
     }
 
     /// Reads the router's data (after catching up with churn and timeouts).
-    pub fn with_state<R>(&self, f: impl FnOnce(&RouterState) -> R) -> R {
+    pub fn with_state<R>(&self, f: impl FnOnce(&SimState) -> R) -> R {
         let mut state = lock(&self.shared.state);
         state.advance();
         f(&state)
     }
 
     /// Changes the router's data.
-    pub fn with_state_mut<R>(&self, f: impl FnOnce(&mut RouterState) -> R) -> R {
+    pub fn with_state_mut<R>(&self, f: impl FnOnce(&mut SimState) -> R) -> R {
         let mut state = lock(&self.shared.state);
         state.advance();
         f(&mut state)
@@ -300,7 +302,7 @@ enum Flow {
 
 struct Running {
     tag: Option<Vec<u8>>,
-    stream: Stream,
+    subscription: Subscription,
     next_due: Instant,
 }
 
@@ -314,7 +316,7 @@ struct Connection {
     received: u32,
     /// A `hang-after` connection never answers again.
     hung: bool,
-    streams: Vec<Running>,
+    subscriptions: Vec<Running>,
     rng: Rng,
     out: Vec<u8>,
 }
@@ -332,7 +334,7 @@ impl Connection {
             challenge: None,
             received: 0,
             hung: false,
-            streams: Vec::new(),
+            subscriptions: Vec::new(),
             rng,
             out: Vec::new(),
         }
@@ -380,7 +382,7 @@ impl Connection {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return,
             }
-            match self.run_due_streams() {
+            match self.run_due_subscriptions() {
                 Flow::Continue => {}
                 Flow::Close => return self.close(),
                 Flow::Hold => return self.hold(),
@@ -398,7 +400,7 @@ impl Connection {
 
     fn read_timeout(&self) -> Duration {
         let now = Instant::now();
-        self.streams
+        self.subscriptions
             .iter()
             .map(|r| r.next_due.saturating_duration_since(now))
             .min()
@@ -464,14 +466,14 @@ impl Connection {
                             self.write_out(out, tag.as_deref());
                         }
                     }
-                    Execution::Stream(outs, stream) => {
+                    Execution::Subscription(outs, subscription) => {
                         for out in &outs {
                             self.write_out(out, tag.as_deref());
                         }
-                        let next_due = Instant::now() + stream.interval;
-                        self.streams.push(Running {
+                        let next_due = Instant::now() + subscription.interval;
+                        self.subscriptions.push(Running {
                             tag,
-                            stream,
+                            subscription,
                             next_due,
                         });
                     }
@@ -484,7 +486,7 @@ impl Connection {
     fn login(&mut self, command: &ParsedCommand, tag: Option<&[u8]>, refuse: bool) {
         let name = command.get("name");
         let legacy = self.shared.legacy_login;
-        let failed = Trap {
+        let failed = SimTrap {
             message: if legacy {
                 b"cannot log in".to_vec()
             } else {
@@ -519,7 +521,7 @@ impl Connection {
         self.finish_login(good, failed, tag);
     }
 
-    fn finish_login(&mut self, good: bool, failed: Trap, tag: Option<&[u8]>) {
+    fn finish_login(&mut self, good: bool, failed: SimTrap, tag: Option<&[u8]>) {
         if good {
             self.logged_in = true;
         } else {
@@ -532,15 +534,16 @@ impl Connection {
     /// target's `!done` (routeros-api.md §5). Without `=tag=` every running command stops.
     fn cancel(&mut self, command: &ParsedCommand, tag: Option<&[u8]>) {
         let target = command.get("tag").map(<[u8]>::to_vec);
-        let (cancelled, kept): (Vec<Running>, Vec<Running>) = std::mem::take(&mut self.streams)
-            .into_iter()
-            .partition(|running| match &target {
-                Some(target) => running.tag.as_deref() == Some(target.as_slice()),
-                None => true,
-            });
-        self.streams = kept;
+        let (cancelled, kept): (Vec<Running>, Vec<Running>) =
+            std::mem::take(&mut self.subscriptions)
+                .into_iter()
+                .partition(|running| match &target {
+                    Some(target) => running.tag.as_deref() == Some(target.as_slice()),
+                    None => true,
+                });
+        self.subscriptions = kept;
         for running in &cancelled {
-            self.write_out(&Out::Trap(Trap::interrupted()), running.tag.as_deref());
+            self.write_out(&Out::Trap(SimTrap::interrupted()), running.tag.as_deref());
         }
         self.write_out(&Out::Done(None), tag);
         for running in &cancelled {
@@ -548,20 +551,20 @@ impl Connection {
         }
     }
 
-    fn run_due_streams(&mut self) -> Flow {
-        if self.hung || self.streams.is_empty() {
+    fn run_due_subscriptions(&mut self) -> Flow {
+        if self.hung || self.subscriptions.is_empty() {
             return Flow::Continue;
         }
         let now = Instant::now();
-        if !self.streams.iter().any(|r| r.next_due <= now) {
+        if !self.subscriptions.iter().any(|r| r.next_due <= now) {
             return Flow::Continue;
         }
         let control = self.control();
         match control.fault {
             Some(Fault::Silent) => return Flow::Hold,
             Some(Fault::Garbage) => {
-                for running in &mut self.streams {
-                    running.next_due = now + running.stream.interval;
+                for running in &mut self.subscriptions {
+                    running.next_due = now + running.subscription.interval;
                 }
                 self.write_garbage();
                 return self.flush();
@@ -572,21 +575,21 @@ impl Connection {
         {
             let mut state = lock(&self.shared.state);
             let mut k = 0;
-            while k < self.streams.len() {
-                let running = &mut self.streams[k];
+            while k < self.subscriptions.len() {
+                let running = &mut self.subscriptions[k];
                 if running.next_due > now {
                     k += 1;
                     continue;
                 }
-                let (mut outs, finished) = menu::tick(&mut state, &mut running.stream);
+                let (mut outs, finished) = menu::tick(&mut state, &mut running.subscription);
                 // Keep a steady cadence, but never try to catch up on missed ticks.
-                running.next_due += running.stream.interval;
+                running.next_due += running.subscription.interval;
                 if running.next_due <= now {
-                    running.next_due = now + running.stream.interval;
+                    running.next_due = now + running.subscription.interval;
                 }
                 if finished {
                     outs.push(Out::Done(None));
-                    let running = self.streams.remove(k);
+                    let running = self.subscriptions.remove(k);
                     writes.push((running.tag, outs));
                 } else {
                     writes.push((running.tag.clone(), outs));

@@ -4,7 +4,7 @@
 //! Values are stored as bytes exactly as given (after the same normalisation RouterOS does
 //! for typed values: booleans become `true`/`false`, rate pairs become bits per second).
 
-use super::menu::Trap;
+use super::trap::SimTrap;
 use super::values::{
     format_bool, format_pair, normalize_list_address, parse_bool_arg, parse_ipv4, parse_rate_pair,
 };
@@ -152,7 +152,7 @@ impl Table {
         args: &[(Vec<u8>, Vec<u8>)],
         skip: &[&str],
         profiles: &[Vec<u8>],
-    ) -> Result<Vec<(usize, Vec<u8>)>, Trap> {
+    ) -> Result<Vec<(usize, Vec<u8>)>, SimTrap> {
         let mut out = Vec::new();
         for (name, value) in args {
             if skip.iter().any(|s| s.as_bytes() == name.as_slice()) {
@@ -160,7 +160,7 @@ impl Table {
             }
             let at = self
                 .prop_index_bytes(name)
-                .ok_or_else(Trap::unknown_parameter)?;
+                .ok_or_else(SimTrap::unknown_parameter)?;
             let prop = self.schema[at];
             let stored = normalize(prop, value, profiles)?;
             out.push((at, stored));
@@ -170,30 +170,30 @@ impl Table {
 }
 
 /// Checks one argument value and returns what RouterOS would store.
-fn normalize(prop: Prop, value: &[u8], profiles: &[Vec<u8>]) -> Result<Vec<u8>, Trap> {
+fn normalize(prop: Prop, value: &[u8], profiles: &[Vec<u8>]) -> Result<Vec<u8>, SimTrap> {
     let name = prop.name;
     match prop.kind {
         Kind::Text => Ok(value.to_vec()),
         Kind::Name => {
             if value.is_empty() {
-                Err(Trap::invalid_value(name))
+                Err(SimTrap::invalid_value(name))
             } else {
                 Ok(value.to_vec())
             }
         }
         Kind::Bool => parse_bool_arg(value)
             .map(format_bool)
-            .ok_or_else(|| Trap::invalid_value(name)),
+            .ok_or_else(|| SimTrap::invalid_value(name)),
         Kind::Int => {
             if !value.is_empty() && value.iter().all(u8::is_ascii_digit) && value.len() <= 19 {
                 Ok(value.to_vec())
             } else {
-                Err(Trap::invalid_value(name))
+                Err(SimTrap::invalid_value(name))
             }
         }
         Kind::Ipv4 => parse_ipv4(value)
             .map(|ip| ip.to_string().into_bytes())
-            .ok_or_else(|| Trap::invalid_value(name)),
+            .ok_or_else(|| SimTrap::invalid_value(name)),
         Kind::Enum(choices) => {
             let choices: Vec<Vec<u8>> = choices.iter().map(|c| c.as_bytes().to_vec()).collect();
             pick_choice(name, value, &choices)
@@ -201,26 +201,26 @@ fn normalize(prop: Prop, value: &[u8], profiles: &[Vec<u8>]) -> Result<Vec<u8>, 
         Kind::ProfileRef => pick_choice(name, value, profiles),
         Kind::RatePair => parse_rate_pair(value)
             .map(format_pair)
-            .ok_or_else(|| Trap::invalid_value(name)),
+            .ok_or_else(|| SimTrap::invalid_value(name)),
         Kind::ListAddress => {
             if value.is_empty() {
-                Err(Trap::invalid_value(name))
+                Err(SimTrap::invalid_value(name))
             } else {
                 Ok(normalize_list_address(value))
             }
         }
         Kind::Duration => {
-            let text = std::str::from_utf8(value).map_err(|_| Trap::invalid_value(name))?;
+            let text = std::str::from_utf8(value).map_err(|_| SimTrap::invalid_value(name))?;
             crate::model::parse_duration_secs(text)
                 .map(|secs| crate::model::format_duration(secs).into_bytes())
-                .ok_or_else(|| Trap::invalid_value(name))
+                .ok_or_else(|| SimTrap::invalid_value(name))
         }
-        Kind::ReadOnly | Kind::Computed | Kind::Hidden => Err(Trap::unknown_parameter()),
+        Kind::ReadOnly | Kind::Computed | Kind::Hidden => Err(SimTrap::unknown_parameter()),
     }
 }
 
 /// An exact match wins; otherwise a unique prefix, as RouterOS accepts abbreviations.
-pub fn pick_choice(name: &str, value: &[u8], choices: &[Vec<u8>]) -> Result<Vec<u8>, Trap> {
+pub fn pick_choice(name: &str, value: &[u8], choices: &[Vec<u8>]) -> Result<Vec<u8>, SimTrap> {
     if let Some(exact) = choices.iter().find(|c| c.as_slice() == value) {
         return Ok(exact.clone());
     }
@@ -229,8 +229,8 @@ pub fn pick_choice(name: &str, value: &[u8], choices: &[Vec<u8>]) -> Result<Vec<
         .filter(|c| !value.is_empty() && c.starts_with(value));
     match (matching.next(), matching.next()) {
         (Some(one), None) => Ok(one.clone()),
-        (Some(_), Some(_)) => Err(Trap::ambiguous(name)),
-        _ => Err(Trap::no_match(name)),
+        (Some(_), Some(_)) => Err(SimTrap::ambiguous(name)),
+        _ => Err(SimTrap::no_match(name)),
     }
 }
 
