@@ -1,14 +1,13 @@
-//! `net-engine sim`: runs a simulated fleet from the command line until SIGTERM or SIGINT.
+//! `net-engine sim`'s command line: its usage text and the parser from arguments to a
+//! [`SimConfig`]. Running it (signals, printing the addresses) is the binary's job.
 
-use std::io::{self, ErrorKind, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Fault, SimConfig, Simulator};
+use super::{Fault, SimConfig};
 
-const USAGE: &str = "\
+/// The `net-engine sim --help` text.
+pub const USAGE: &str = "\
 usage: net-engine sim [--listen ADDR] [--routers N] [--users N] [--legacy-login]
                       [--version X.Y[.Z]] [--latency-ms N] [--seed S]
                       [--fault KIND] [--fault K:KIND] [--login USER:PASSWORD] [--no-churn]
@@ -33,64 +32,15 @@ Prints one line per router, `router K: ADDR`, then serves.";
 
 /// Why the command line was refused.
 #[derive(Debug)]
-struct UsageError(String);
+pub struct UsageError(pub String);
 
-/// Runs `net-engine sim` with the arguments after `sim`; returns the exit code.
-pub fn run_cli(args: &[String]) -> i32 {
-    let config = match parse_args(args) {
-        Ok(Some(config)) => config,
-        Ok(None) => {
-            let mut out = std::io::stdout().lock();
-            return match writeln!(out, "{USAGE}").and_then(|()| out.flush()) {
-                Ok(()) => 0,
-                Err(error) if error.kind() == ErrorKind::BrokenPipe => 0,
-                Err(error) => {
-                    eprintln!("net-engine sim: cannot write to stdout: {error}");
-                    1
-                }
-            };
-        }
-        Err(UsageError(message)) => {
-            eprintln!("net-engine sim: {message}");
-            eprintln!("try `net-engine sim --help`");
-            return 2;
-        }
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        if let Err(error) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
-            eprintln!("net-engine sim: cannot handle signals: {error}");
-            return 1;
-        }
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
-    let simulator = match Simulator::start(config) {
-        Ok(simulator) => simulator,
-        Err(error) => {
-            eprintln!("net-engine sim: cannot start: {error}");
-            return 1;
-        }
-    };
-    if let Err(error) = print_routers(&simulator) {
-        // Nobody reads the addresses any more (`| head`); the routers serve all the same.
-        if error.kind() != ErrorKind::BrokenPipe {
-            eprintln!("net-engine sim: cannot write to stdout: {error}");
-        }
-    }
-    while !stop.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    simulator.shutdown();
-    0
 }
 
-/// `router K: ADDR`, one line per router.
-fn print_routers(simulator: &Simulator) -> io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    for router in simulator.routers() {
-        writeln!(out, "router {}: {}", router.index() + 1, router.addr())?;
-    }
-    out.flush()
-}
+impl std::error::Error for UsageError {}
 
 /// The next argument's value as text, for `flag`.
 fn value_of(parser: &mut lexopt::Parser, flag: &str) -> Result<String, UsageError> {
@@ -121,7 +71,8 @@ fn usage_error(error: lexopt::Error) -> UsageError {
     }
 }
 
-fn parse_args(args: &[String]) -> Result<Option<SimConfig>, UsageError> {
+/// The simulator's configuration from the arguments after `sim`; `None` when `--help` was asked.
+pub fn parse_args(args: &[String]) -> Result<Option<SimConfig>, UsageError> {
     use lexopt::Arg::{Long, Short};
 
     let mut config = SimConfig {

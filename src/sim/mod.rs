@@ -16,7 +16,7 @@
 //! `/ip/firewall/address-list` print, add, set, remove; `/system/backup` save; `/file` print,
 //! remove (`getall` = `print` everywhere). Any other menu answers `no such command prefix`.
 //!
-//! Choices the reference leaves open (routeros-api.md marks them [inf]) and how they are made
+//! Choices the reference leaves open (routeros-api.md marks them `[inf]`) and how they are made
 //! here: `!empty` is not sent for `=count-only=`; `/cancel =tag=X` for a tag that is not running
 //! answers a bare `!done`; a bare `/login` (no password) gets a challenge on every version;
 //! a missing required argument traps `missing value for NAME`; a bad query traps

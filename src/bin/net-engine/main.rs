@@ -4,6 +4,7 @@
 mod admin;
 mod args;
 mod serve;
+mod sim;
 
 use args::{say, Outcome};
 
@@ -49,7 +50,7 @@ fn run(args: &[String]) -> i32 {
     let outcome = match command {
         "serve" => serve::serve(rest),
         "demo" => serve::demo(rest),
-        "sim" => return net_engine::sim::cli::run_cli(rest),
+        "sim" => sim::sim(rest),
         "check" => admin::check(rest),
         "migrate" => admin::migrate(rest),
         "seed" => admin::seed(rest),
