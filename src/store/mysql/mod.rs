@@ -9,6 +9,12 @@
 //! Writes are batched: a user sync of N secrets is one SELECT plus multi-row statements of at
 //! most [`SYNC_CHUNK_ROWS`] rows, inside one transaction; unchanged rows are not written at all.
 
+mod migrate;
+mod sync;
+
+use migrate::run_migrations;
+use sync::{placeholders, sync_in_transaction, UserRow};
+
 use super::csv::NewRouter;
 use super::dsn::DbSettings;
 use super::script::{is_idempotent_by_itself, parse_script, Guard};
@@ -30,16 +36,16 @@ pub const SYNC_CHUNK_ROWS: usize = 500;
 pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "001_go_tables",
-        include_str!("../../sql/migrations/001_go_tables.sql"),
+        include_str!("../../../sql/migrations/001_go_tables.sql"),
     ),
     (
         "002_engine_columns",
-        include_str!("../../sql/migrations/002_engine_columns.sql"),
+        include_str!("../../../sql/migrations/002_engine_columns.sql"),
     ),
 ];
 
 /// The full current schema (`sql/schema.sql`), for tests and tools that want it.
-pub const SCHEMA_SQL: &str = include_str!("../../sql/schema.sql");
+pub const SCHEMA_SQL: &str = include_str!("../../../sql/schema.sql");
 
 /// Column widths we check before writing, so one odd secret cannot fail a whole batch.
 const MAX_USERNAME: usize = 100;
@@ -442,297 +448,6 @@ impl RouterRegistry for MysqlStore {
     }
 }
 
-/// A `pppoe_users` row as the sync compares it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct UserRow {
-    profile: Option<String>,
-    remote_address: Option<String>,
-    enabled: bool,
-}
-
-impl UserRow {
-    fn from_secret(secret: &Secret) -> UserRow {
-        let clip = |text: &str, max: usize| -> Option<String> {
-            let text = text.trim();
-            (!text.is_empty()).then(|| text.chars().take(max).collect())
-        };
-        UserRow {
-            profile: clip(&secret.profile, MAX_PROFILE),
-            remote_address: clip(&secret.remote_address, MAX_REMOTE_ADDRESS),
-            enabled: !secret.disabled,
-        }
-    }
-}
-
-fn sync_in_transaction(
-    session: &mut Session<'_>,
-    router: RouterId,
-    wanted: &HashMap<&str, UserRow>,
-    connected: &[String],
-    counts: &mut SyncCounts,
-) -> Result<(), StoreError> {
-    type ExistingRow = (String, Option<String>, Option<String>, Option<i64>, i64);
-    let rows: Vec<ExistingRow> = session.exec_rows(
-        "SELECT username, profile, remote_address, is_enabled, deleted_at IS NULL \
-         FROM pppoe_users WHERE router_id = ?",
-        vec![Value::from(router.0)],
-    )?;
-    // name -> (row, still present on the router at the last sync)
-    let existing: HashMap<String, (UserRow, bool)> = rows
-        .into_iter()
-        .map(|(name, profile, remote_address, enabled, present)| {
-            let row = UserRow {
-                profile,
-                remote_address,
-                enabled: enabled.unwrap_or(1) != 0,
-            };
-            (name, (row, present != 0))
-        })
-        .collect();
-
-    let mut upserts: Vec<(&str, &UserRow)> = Vec::new();
-    for (&name, row) in wanted {
-        match existing.get(name) {
-            None => {
-                counts.inserted += 1;
-                upserts.push((name, row));
-            }
-            Some((current, true)) if current == row => counts.unchanged += 1,
-            Some(_) => {
-                counts.updated += 1;
-                upserts.push((name, row));
-            }
-        }
-    }
-    // Sorted so that concurrent syncs lock rows in the same order.
-    upserts.sort_unstable_by_key(|(name, _)| *name);
-    for chunk in upserts.chunks(SYNC_CHUNK_ROWS) {
-        let sql = format!(
-            "INSERT INTO pppoe_users (router_id, username, profile, remote_address, is_enabled, deleted_at) \
-             VALUES {} ON DUPLICATE KEY UPDATE profile = VALUES(profile), \
-             remote_address = VALUES(remote_address), is_enabled = VALUES(is_enabled), deleted_at = NULL",
-            placeholders(chunk.len(), 5, "NULL")
-        );
-        let mut params = Vec::with_capacity(chunk.len() * 5);
-        for (name, row) in chunk {
-            params.push(Value::from(router.0));
-            params.push(Value::from(*name));
-            params.push(Value::from(row.profile.as_deref()));
-            params.push(Value::from(row.remote_address.as_deref()));
-            params.push(Value::from(u8::from(row.enabled)));
-        }
-        session.exec_drop(&sql, params)?;
-    }
-
-    let mut missing: Vec<&str> = existing
-        .iter()
-        .filter(|(name, (_, present))| *present && !wanted.contains_key(name.as_str()))
-        .map(|(name, _)| name.as_str())
-        .collect();
-    missing.sort_unstable();
-    counts.marked_missing = missing.len() as u64;
-    for chunk in missing.chunks(SYNC_CHUNK_ROWS) {
-        let sql = format!(
-            "UPDATE pppoe_users SET is_enabled = 0, deleted_at = NOW() \
-             WHERE router_id = ? AND deleted_at IS NULL AND username IN ({})",
-            vec!["?"; chunk.len()].join(", ")
-        );
-        let mut params = vec![Value::from(router.0)];
-        params.extend(chunk.iter().map(|name| Value::from(*name)));
-        session.exec_drop(&sql, params)?;
-    }
-
-    // A live session whose secret is gone (not kicked yet) still counts as seen.
-    let mut seen: Vec<&str> = connected
-        .iter()
-        .map(String::as_str)
-        .filter(|name| wanted.contains_key(name) || existing.contains_key(*name))
-        .collect::<HashSet<&str>>()
-        .into_iter()
-        .collect();
-    seen.sort_unstable();
-    counts.seen = seen.len() as u64;
-    for chunk in seen.chunks(SYNC_CHUNK_ROWS) {
-        // `updated_at = updated_at`: being online is not a change to the row.
-        let sql = format!(
-            "UPDATE pppoe_users SET last_seen_at = NOW(), updated_at = updated_at \
-             WHERE router_id = ? AND username IN ({})",
-            vec!["?"; chunk.len()].join(", ")
-        );
-        let mut params = vec![Value::from(router.0)];
-        params.extend(chunk.iter().map(|name| Value::from(*name)));
-        session.exec_drop(&sql, params)?;
-    }
-    Ok(())
-}
-
-/// `(?, ?, ?, tail), (?, ?, ?, tail)` for `rows` rows of `columns` placeholders each.
-fn placeholders(rows: usize, columns: usize, tail: &str) -> String {
-    let mut one = vec!["?"; columns].join(", ");
-    if !tail.is_empty() {
-        one = format!("{one}, {tail}");
-    }
-    vec![format!("({one})"); rows].join(", ")
-}
-
-fn run_migrations(session: &mut Session<'_>) -> Result<MigrationReport, StoreError> {
-    let mut report = MigrationReport::default();
-    let existed = table_exists(session, "schema_migrations")?;
-    session.query_drop(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (\
-         version VARCHAR(100) NOT NULL PRIMARY KEY, \
-         applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP\
-         ) DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci",
-    )?;
-    if !existed {
-        report
-            .changes
-            .push("created table schema_migrations".to_owned());
-    }
-    let done: HashSet<String> = session
-        .query_rows::<String>("SELECT version FROM schema_migrations")?
-        .into_iter()
-        .collect();
-    for (version, text) in MIGRATIONS {
-        if done.contains(*version) {
-            report.already_applied.push((*version).to_owned());
-            continue;
-        }
-        let statements = parse_script(text).map_err(|error| {
-            StoreError::Query(format!("migration {version} is unreadable: {error}"))
-        })?;
-        for statement in statements {
-            let guard = statement
-                .guard
-                .clone()
-                .or_else(|| create_table_guard(&statement.sql));
-            let change = match &guard {
-                Some(guard) if guard_holds(session, guard)? => continue,
-                Some(guard) => describe_guard(guard),
-                None if is_idempotent_by_itself(&statement.sql) => String::new(),
-                None => {
-                    return Err(StoreError::Query(format!(
-                        "migration {version} line {}: statement is neither guarded nor idempotent",
-                        statement.line
-                    )))
-                }
-            };
-            session.query_drop(&statement.sql).map_err(|error| {
-                StoreError::Query(format!(
-                    "migration {version} line {}: {error}",
-                    statement.line
-                ))
-            })?;
-            if !change.is_empty() {
-                report.changes.push(change);
-            }
-        }
-        session.exec_drop(
-            "INSERT IGNORE INTO schema_migrations (version) VALUES (?)",
-            vec![Value::from(*version)],
-        )?;
-        report.applied.push((*version).to_owned());
-    }
-    Ok(report)
-}
-
-/// `CREATE TABLE IF NOT EXISTS name` is guarded by the table's existence, so the report can
-/// say whether it created anything.
-fn create_table_guard(sql: &str) -> Option<Guard> {
-    let words: Vec<&str> = sql.split_whitespace().take(6).collect();
-    let prefix = ["CREATE", "TABLE", "IF", "NOT", "EXISTS"];
-    let matches = words.len() == 6
-        && words
-            .iter()
-            .zip(prefix)
-            .all(|(word, want)| word.eq_ignore_ascii_case(want));
-    matches.then(|| {
-        let name = words[5].trim_matches('`');
-        let name = name.split('(').next().unwrap_or(name).trim_matches('`');
-        Guard::Table {
-            table: name.to_owned(),
-        }
-    })
-}
-
-fn describe_guard(guard: &Guard) -> String {
-    match guard {
-        Guard::Table { table } => format!("created table {table}"),
-        Guard::Column { table, column } => format!("added column {table}.{column}"),
-        Guard::Index { table, index } => format!("added index {table}.{index}"),
-        Guard::Collation {
-            table,
-            column,
-            collation,
-        } => {
-            format!("set collation of {table}.{column} to {collation}")
-        }
-        Guard::TableCharset { table, charset } => format!("converted table {table} to {charset}"),
-    }
-}
-
-fn table_exists(session: &mut Session<'_>, table: &str) -> Result<bool, StoreError> {
-    guard_holds(
-        session,
-        &Guard::Table {
-            table: table.to_owned(),
-        },
-    )
-}
-
-fn guard_holds(session: &mut Session<'_>, guard: &Guard) -> Result<bool, StoreError> {
-    let count = |session: &mut Session<'_>, sql: &str, params: Vec<Value>| {
-        session
-            .exec_rows::<i64>(sql, params)
-            .map(|rows| rows.first().copied().unwrap_or(0) > 0)
-    };
-    match guard {
-        Guard::Table { table } => count(
-            session,
-            "SELECT COUNT(*) FROM information_schema.tables \
-             WHERE table_schema = DATABASE() AND table_name = ?",
-            vec![Value::from(table.as_str())],
-        ),
-        Guard::Column { table, column } => count(
-            session,
-            "SELECT COUNT(*) FROM information_schema.columns \
-             WHERE table_schema = DATABASE() AND table_name = ? AND column_name = ?",
-            vec![Value::from(table.as_str()), Value::from(column.as_str())],
-        ),
-        Guard::Index { table, index } => count(
-            session,
-            "SELECT COUNT(*) FROM information_schema.statistics \
-             WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ?",
-            vec![Value::from(table.as_str()), Value::from(index.as_str())],
-        ),
-        Guard::Collation {
-            table,
-            column,
-            collation,
-        } => {
-            let found: Vec<Option<String>> = session.exec_rows(
-                "SELECT collation_name FROM information_schema.columns \
-                 WHERE table_schema = DATABASE() AND table_name = ? AND column_name = ?",
-                vec![Value::from(table.as_str()), Value::from(column.as_str())],
-            )?;
-            Ok(found.first().cloned().flatten().as_deref() == Some(collation.as_str()))
-        }
-        Guard::TableCharset { table, charset } => {
-            let found: Vec<Option<String>> = session.exec_rows(
-                "SELECT table_collation FROM information_schema.tables \
-                 WHERE table_schema = DATABASE() AND table_name = ?",
-                vec![Value::from(table.as_str())],
-            )?;
-            let prefix = format!("{charset}_");
-            Ok(found
-                .first()
-                .cloned()
-                .flatten()
-                .is_some_and(|found| found.starts_with(&prefix)))
-        }
-    }
-}
-
 /// One pooled connection plus the statement counter; every statement goes through here.
 struct Session<'a> {
     conn: PooledConn,
@@ -882,52 +597,6 @@ mod tests {
             nothing.to_string(),
             "schema is up to date (already applied: 001_go_tables)"
         );
-    }
-
-    #[test]
-    fn placeholders_shape() {
-        assert_eq!(
-            placeholders(2, 3, "NULL"),
-            "(?, ?, ?, NULL), (?, ?, ?, NULL)"
-        );
-        assert_eq!(placeholders(1, 2, ""), "(?, ?)");
-    }
-
-    #[test]
-    fn migrations_are_guarded_or_idempotent() {
-        for (version, text) in MIGRATIONS {
-            for statement in parse_script(text).unwrap() {
-                assert!(
-                    statement.guard.is_some()
-                        || create_table_guard(&statement.sql).is_some()
-                        || is_idempotent_by_itself(&statement.sql),
-                    "{version} line {}: {}",
-                    statement.line,
-                    statement.sql
-                );
-            }
-        }
-        // schema.sql is run by hand; it must be safe to run twice as well.
-        for statement in parse_script(SCHEMA_SQL).unwrap() {
-            assert!(is_idempotent_by_itself(&statement.sql), "{}", statement.sql);
-        }
-    }
-
-    #[test]
-    fn create_table_guard_reads_the_name() {
-        assert_eq!(
-            create_table_guard("CREATE TABLE IF NOT EXISTS `routers` (id INT)"),
-            Some(Guard::Table {
-                table: "routers".into()
-            })
-        );
-        assert_eq!(
-            create_table_guard("create table if not exists pppoe_users(id INT)"),
-            Some(Guard::Table {
-                table: "pppoe_users".into()
-            })
-        );
-        assert_eq!(create_table_guard("CREATE TABLE routers (id INT)"), None);
     }
 
     #[test]
