@@ -341,25 +341,6 @@ pub fn utc_parts(time: std::time::SystemTime) -> (i64, u32, u32, u64, u64, u64) 
     )
 }
 
-/// Days since 1970-01-01 to a proleptic Gregorian date (year, month, day). Days beyond
-/// jiff's range (years -9999..=9999) give its first or last date.
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    const EPOCH: jiff::civil::Date = jiff::civil::Date::constant(1970, 1, 1);
-    let date = jiff::Span::new()
-        .try_days(days)
-        .and_then(|span| EPOCH.checked_add(span))
-        .unwrap_or(if days < 0 {
-            jiff::civil::Date::MIN
-        } else {
-            jiff::civil::Date::MAX
-        });
-    (
-        i64::from(date.year()),
-        u32::from(date.month().unsigned_abs()),
-        u32::from(date.day().unsigned_abs()),
-    )
-}
-
 /// `time` as a jiff timestamp; a time beyond jiff's range (years -9999..=9999) gives its
 /// first or last instant.
 fn timestamp(time: std::time::SystemTime) -> jiff::Timestamp {
@@ -395,15 +376,5 @@ mod time_tests {
             utc_parts(UNIX_EPOCH + Duration::from_secs(1_796_000_000)),
             (2026, 11, 30, 0, 53, 20)
         );
-    }
-
-    #[test]
-    fn civil_dates_from_day_numbers() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
-        assert_eq!(civil_from_days(20_787), (2026, 11, 30));
-        assert_eq!(civil_from_days(i64::MAX), (9999, 12, 31));
-        assert_eq!(civil_from_days(i64::MIN), (-9999, 1, 1));
     }
 }

@@ -149,16 +149,15 @@ pub struct DateTime {
 
 impl DateTime {
     pub fn from_unix(secs: u64) -> DateTime {
-        let days = (secs / 86_400) as i64;
-        let rest = secs % 86_400;
-        let (year, month, day) = crate::model::civil_from_days(days);
+        let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        let (year, month, day, hour, minute, second) = crate::model::utc_parts(time);
         DateTime {
             year,
             month,
             day,
-            hour: (rest / 3600) as u32,
-            minute: (rest / 60 % 60) as u32,
-            second: (rest % 60) as u32,
+            hour: hour as u32,
+            minute: minute as u32,
+            second: second as u32,
         }
     }
 

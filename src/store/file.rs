@@ -120,8 +120,8 @@ mod tests {
         let (_file, registry) = registry_with(
             "name,host,port,username,password\n\
              a,127.0.0.1,8728,admin,\n\
-             b,127.0.0.1,notaport,admin,x\n\
-             c,127.0.0.2,8728,admin,y\n\
+             b,127.0.0.1,notaport,admin,pw-hidden-1\n\
+             c,127.0.0.2,8728,admin,pw-hidden-2\n\
              d,127.0.0.1,8728,admin,\n",
         );
         let load = registry.read().unwrap();
@@ -138,10 +138,7 @@ mod tests {
             load.skipped[0]
         );
         assert!(load.skipped[1].contains("line 5") && load.skipped[1].contains("twice"));
-        assert!(!load
-            .skipped
-            .iter()
-            .any(|s| s.contains(",x") || s.contains("y")));
+        assert!(!load.skipped.iter().any(|s| s.contains("pw-hidden")));
     }
 
     #[test]
