@@ -197,6 +197,7 @@ impl RouterActor {
     }
 
     fn serve(&mut self, mut client: Client) -> SessionEnd {
+        self.load.reset();
         let deadline = Instant::now() + self.settings.command_timeout;
         let identity = match client.identity(deadline) {
             Ok(identity) => identity.name,
@@ -258,7 +259,7 @@ impl RouterActor {
                     };
                     self.load.begin();
                     let result = self.execute(&mut client, command);
-                    self.load.end();
+                    self.load.end(result.is_ok());
                     if let Err(error) = result {
                         client.shutdown();
                         return SessionEnd::Lost(error);
@@ -267,7 +268,7 @@ impl RouterActor {
                 recv(ticker) -> _ => {
                     self.load.begin();
                     let result = self.poll(&mut client);
-                    self.load.end();
+                    self.load.end(result.is_ok());
                     if let Err(error) = result {
                         client.shutdown();
                         return SessionEnd::Lost(error);

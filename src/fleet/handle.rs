@@ -50,13 +50,20 @@ impl RouterLoad {
             .store(self.now_us().saturating_add(1), Ordering::SeqCst);
     }
 
-    /// The router thread finished what `begin` started.
-    pub(crate) fn end(&self) {
+    /// The router thread finished what `begin` started; `completed` is false when the
+    /// connection broke (a timeout that ends the session says nothing of the next one).
+    pub(crate) fn end(&self, completed: bool) {
         let since = self.busy_since_us.swap(0, Ordering::SeqCst);
-        if since > 0 {
+        if since > 0 && completed {
             let took = self.now_us().saturating_sub(since - 1);
             self.record(Duration::from_micros(took));
         }
+    }
+
+    /// Forgets the measurements (a new session starts).
+    pub(crate) fn reset(&self) {
+        self.recent_us.store(0, Ordering::SeqCst);
+        self.busy_since_us.store(0, Ordering::SeqCst);
     }
 
     /// Adds one measured command time to the moving average (weight 1/4).
@@ -90,11 +97,11 @@ impl RouterLoad {
         self.busy_since_us.load(Ordering::SeqCst) > 0
     }
 
-    /// Expected time until a new command with `queued` commands ahead of it is answered.
+    /// Expected wait of a new command with `queued` commands ahead of it in the queue:
+    /// `queued × per_command` (an empty queue is never refused on an estimate).
     pub fn expected_wait(&self, queued: usize) -> Duration {
-        let ahead = queued + usize::from(self.busy()) + 1;
         self.per_command()
-            .saturating_mul(u32::try_from(ahead).unwrap_or(u32::MAX))
+            .saturating_mul(u32::try_from(queued).unwrap_or(u32::MAX))
     }
 }
 
@@ -275,5 +282,32 @@ impl RouterHandle {
     /// Saves a backup on the router; returns the file name.
     pub fn backup(&self) -> Result<String, FleetError> {
         self.call(Command::Backup)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RouterLoad;
+    use std::time::Duration;
+
+    #[test]
+    fn expected_wait_follows_the_router() {
+        let load = RouterLoad::default();
+        assert_eq!(load.expected_wait(10), Duration::ZERO, "nothing measured yet");
+        load.record(Duration::from_millis(200));
+        assert_eq!(load.expected_wait(0), Duration::ZERO, "nothing ahead");
+        assert_eq!(load.expected_wait(5), Duration::from_millis(1000));
+        for _ in 0..40 {
+            load.record(Duration::from_millis(1));
+        }
+        assert!(load.expected_wait(63) < Duration::from_millis(100));
+        load.begin();
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(load.per_command() >= Duration::from_millis(30), "a hang counts");
+        assert!(load.expected_wait(2) >= Duration::from_millis(60));
+        load.end(false);
+        assert!(load.per_command() < Duration::from_millis(10));
+        load.reset();
+        assert_eq!(load.expected_wait(5), Duration::ZERO);
     }
 }
