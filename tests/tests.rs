@@ -11,6 +11,7 @@ mod cli;
 mod client;
 mod events;
 mod faults;
+mod front;
 mod mysql;
 mod notify;
 mod openapi;

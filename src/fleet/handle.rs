@@ -98,10 +98,15 @@ impl RouterLoad {
     }
 
     /// Expected wait of a new command with `queued` commands ahead of it in the queue:
-    /// `queued × per_command` (an empty queue is never refused on an estimate).
+    /// (queued + the running one + itself) × `per_command`. Zero for an empty queue: a
+    /// caller with nothing queued ahead is never refused on an estimate.
     pub fn expected_wait(&self, queued: usize) -> Duration {
+        if queued == 0 {
+            return Duration::ZERO;
+        }
+        let commands = queued + usize::from(self.busy()) + 1;
         self.per_command()
-            .saturating_mul(u32::try_from(queued).unwrap_or(u32::MAX))
+            .saturating_mul(u32::try_from(commands).unwrap_or(u32::MAX))
     }
 }
 
@@ -191,7 +196,7 @@ impl RouterHandle {
             return Err(Self::stopping());
         }
         let expected = self.load.expected_wait(self.commands.len());
-        if expected > self.command_timeout {
+        if expected >= self.command_timeout {
             log::debug!(
                 "router {}: refusing a call, expected wait {:.0} ms is over the deadline",
                 self.id,
@@ -296,7 +301,7 @@ mod tests {
         assert_eq!(load.expected_wait(10), Duration::ZERO, "nothing measured yet");
         load.record(Duration::from_millis(200));
         assert_eq!(load.expected_wait(0), Duration::ZERO, "nothing ahead");
-        assert_eq!(load.expected_wait(5), Duration::from_millis(1000));
+        assert_eq!(load.expected_wait(4), Duration::from_millis(1000));
         for _ in 0..40 {
             load.record(Duration::from_millis(1));
         }
