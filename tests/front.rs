@@ -275,7 +275,9 @@ fn sigterm_under_load_answers_everyone_and_never_a_bare_500() {
     let took = started.elapsed();
     stop.store(true, Ordering::SeqCst);
     for client in clients {
-        client.join().expect("no 500 and every 503 with Retry-After");
+        client
+            .join()
+            .expect("no 500 and every 503 with Retry-After");
     }
     assert!(status.success(), "exit status {status:?}");
     assert!(took < Duration::from_secs(3), "exit took {took:?}");

@@ -13,6 +13,7 @@ mod events;
 mod faults;
 mod front;
 mod mysql;
+mod nginx;
 mod notify;
 mod openapi;
 mod ops;

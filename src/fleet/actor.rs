@@ -7,9 +7,9 @@
 //! recycles the connection, since the stream can no longer be trusted to be in step.
 
 use super::command::{Command, IsolateOutcome, IsolateRequest, RefreshOutcome, UpdateOutcome};
+use super::handle::RouterLoad;
 use super::snapshot::{targets_json, RouterState, SnapshotCell};
 use super::traffic::{self, TrafficMemory};
-use super::handle::RouterLoad;
 use super::{FleetError, FleetEvent, FleetObserver, FleetSettings};
 use crate::model::{utc_parts, ActiveSession, RouterConfig, Secret};
 use crate::rng::Rng;

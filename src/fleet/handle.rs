@@ -298,7 +298,11 @@ mod tests {
     #[test]
     fn expected_wait_follows_the_router() {
         let load = RouterLoad::default();
-        assert_eq!(load.expected_wait(10), Duration::ZERO, "nothing measured yet");
+        assert_eq!(
+            load.expected_wait(10),
+            Duration::ZERO,
+            "nothing measured yet"
+        );
         load.record(Duration::from_millis(200));
         assert_eq!(load.expected_wait(0), Duration::ZERO, "nothing ahead");
         assert_eq!(load.expected_wait(4), Duration::from_millis(1000));
@@ -308,7 +312,10 @@ mod tests {
         assert!(load.expected_wait(63) < Duration::from_millis(100));
         load.begin();
         std::thread::sleep(Duration::from_millis(30));
-        assert!(load.per_command() >= Duration::from_millis(30), "a hang counts");
+        assert!(
+            load.per_command() >= Duration::from_millis(30),
+            "a hang counts"
+        );
         assert!(load.expected_wait(2) >= Duration::from_millis(60));
         load.end(false);
         assert!(load.per_command() < Duration::from_millis(10));

@@ -372,7 +372,12 @@ fn refuse_stopping(request: tiny_http::Request, next_id: &AtomicU64) {
     );
     error.retry_after = Some(STOPPING_RETRY_AFTER);
     let method = request.method().as_str().to_owned();
-    let path = request.url().split('?').next().unwrap_or_default().to_owned();
+    let path = request
+        .url()
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     write_response(request, ApiResponse::from_error(&error), request_id, None);
     log::info!("req={request_id} {method} {path} 503 (stopping)");
 }
