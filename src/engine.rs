@@ -4,7 +4,8 @@
 //! `serve`, `demo`, the integration tests and the benchmarks all call [`Engine::start`]; none
 //! of them wires the parts by hand. [`Engine::shutdown`] stops them in this order: HTTP (stop
 //! accepting, let in-flight requests finish), the reload thread, the fleet (`/quit` to every
-//! router), webhooks (flush what is queued, bounded), the user-sync writer (last attempt).
+//! router) and webhooks (flush what is queued) side by side, both bounded, then the user-sync
+//! writer (last attempt).
 
 pub mod services;
 
@@ -303,8 +304,10 @@ impl Engine {
     }
 
     fn stop(&mut self) {
+        // HTTP first: stop accepting, let in-flight requests finish (it also releases callers
+        // still waiting on a router), answer the rest 503.
         if let Some(server) = self.server.take() {
-            server.shutdown(Duration::from_secs(3));
+            server.shutdown(Duration::from_millis(1500));
         }
         if let Some(reload) = self.reload.take() {
             drop(reload.stop);
@@ -312,9 +315,22 @@ impl Engine {
                 log::error!("the reload thread panicked");
             }
         }
-        self.fleet.shutdown(Duration::from_secs(2));
-        if let Some(worker) = self.webhook_worker.take() {
-            worker.shutdown(Duration::from_secs(1));
+        // Routers and webhooks stop side by side, so a hung router and a slow receiver do not
+        // add up: the whole stop stays within about 3 s.
+        let webhooks = self.webhook_worker.take().map(|worker| {
+            std::thread::Builder::new()
+                .name("webhook-stop".into())
+                .spawn(move || {
+                    worker.shutdown(Duration::from_secs(1));
+                })
+        });
+        self.fleet.shutdown(Duration::from_secs(1));
+        match webhooks.map(|spawned| spawned.map(JoinHandle::join)) {
+            Some(Ok(Err(_))) => log::error!("the webhook thread panicked while stopping"),
+            Some(Err(e)) => {
+                log::warn!("cannot stop webhooks in parallel ({e}); queued events are dropped")
+            }
+            Some(Ok(Ok(()))) | None => {}
         }
         if let Some(users) = self.users.take() {
             users.shutdown();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command (README and CI run exactly this). On a fresh Debian machine, as root,
-# it installs what the tests need (MariaDB, Chromium + chromedriver, systemd-analyze), then
+# it installs what the tests need (MariaDB, Chromium + chromedriver, nginx-light, systemd-analyze), then
 # checks formatting and lints, starts a private MariaDB on loopback and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,7 @@ have mariadbd || missing+=(mariadb-server)
 have chromium || missing+=(chromium)
 have chromedriver || missing+=(chromium-driver)
 have systemd-analyze || missing+=(systemd)
+have nginx || missing+=(nginx-light)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "run-all: installing ${missing[*]}"

@@ -7,6 +7,7 @@
 //! recycles the connection, since the stream can no longer be trusted to be in step.
 
 use super::command::{Command, IsolateOutcome, IsolateRequest, RefreshOutcome, UpdateOutcome};
+use super::handle::RouterLoad;
 use super::snapshot::{RouterState, SnapshotCell};
 use super::traffic::{self, TrafficMemory};
 use super::{FleetError, FleetEvent, FleetObserver, FleetSettings};
@@ -33,6 +34,8 @@ pub(crate) struct RouterActor {
     pub stop: Receiver<()>,
     pub cell: Arc<SnapshotCell>,
     pub observer: Arc<dyn FleetObserver>,
+    /// Command times and the running command's start, for the callers' admission.
+    load: Arc<RouterLoad>,
     traffic: TrafficMemory,
     rng: Rng,
     /// Sessions of the previous poll by `.id`; `None` right after a (re)connect, so the
@@ -44,6 +47,16 @@ pub(crate) struct RouterActor {
     was_online: bool,
 }
 
+impl Drop for RouterActor {
+    /// Commands still queued when the thread stops are answered, not dropped (a dropped
+    /// one would look like a crashed router thread to its caller).
+    fn drop(&mut self) {
+        while let Ok(command) = self.commands.try_recv() {
+            command.fail(FleetError::Offline("router is being stopped".into()));
+        }
+    }
+}
+
 impl RouterActor {
     pub fn new(
         config: RouterConfig,
@@ -52,6 +65,7 @@ impl RouterActor {
         stop: Receiver<()>,
         cell: Arc<SnapshotCell>,
         observer: Arc<dyn FleetObserver>,
+        load: Arc<RouterLoad>,
     ) -> Self {
         RouterActor {
             config,
@@ -60,6 +74,7 @@ impl RouterActor {
             stop,
             cell,
             observer,
+            load,
             traffic: TrafficMemory::default(),
             rng: Rng::from_entropy(),
             previous_sessions: None,
@@ -182,6 +197,7 @@ impl RouterActor {
     }
 
     fn serve(&mut self, mut client: Client) -> SessionEnd {
+        self.load.reset();
         let deadline = Instant::now() + self.settings.command_timeout;
         let identity = match client.identity(deadline) {
             Ok(identity) => identity.name,
@@ -241,13 +257,19 @@ impl RouterActor {
                         client.quit(Instant::now() + Duration::from_millis(500));
                         return SessionEnd::Stop;
                     };
-                    if let Err(error) = self.execute(&mut client, command) {
+                    self.load.begin();
+                    let result = self.execute(&mut client, command);
+                    self.load.end(result.is_ok());
+                    if let Err(error) = result {
                         client.shutdown();
                         return SessionEnd::Lost(error);
                     }
                 }
                 recv(ticker) -> _ => {
-                    if let Err(error) = self.poll(&mut client) {
+                    self.load.begin();
+                    let result = self.poll(&mut client);
+                    self.load.end(result.is_ok());
+                    if let Err(error) = result {
                         client.shutdown();
                         return SessionEnd::Lost(Arc::new(error));
                     }

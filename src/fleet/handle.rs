@@ -1,7 +1,11 @@
 //! `RouterHandle`: what the rest of the program holds to talk to one router thread.
 //!
-//! Every call is `try_send` (a full queue is `queue_full` at once, never a blocked HTTP
-//! thread) then `recv_timeout` (the caller waits at most the command timeout).
+//! Admission follows the router: a call is refused (`queue_full`, 503) only when the
+//! router's queue is full, when the expected wait — commands ahead of it × the router's
+//! recent command time — exceeds the caller's deadline, or when the waiter budget that
+//! bounds how many HTTP threads routers may hold is spent. Otherwise the call is
+//! `try_send` then a wait of at most the deadline; `Fleet::release_waiters` (shutdown)
+//! ends every wait at once with `router_offline`.
 
 use super::command::{
     Command, IsolateOutcome, IsolateRequest, Job, RefreshOutcome, TrafficReading, UpdateOutcome,
@@ -10,10 +14,101 @@ use super::snapshot::{RouterSnapshot, SnapshotCell};
 use super::FleetError;
 use crate::model::{NewSecret, SecretChanges};
 use crate::model::{Profile, Resource, RouterId};
-use crossbeam_channel::{bounded, RecvTimeoutError, Sender, TrySendError};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crossbeam_channel::{bounded, select, Receiver, Sender, TryRecvError, TrySendError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How fast one router has been lately, written by its thread and read by callers.
+#[derive(Debug)]
+pub struct RouterLoad {
+    epoch: Instant,
+    /// Moving average of recent command times, µs (0 = nothing measured yet).
+    recent_us: AtomicU64,
+    /// When the command running now started, µs since `epoch` + 1 (0 = idle).
+    busy_since_us: AtomicU64,
+}
+
+impl Default for RouterLoad {
+    fn default() -> Self {
+        RouterLoad {
+            epoch: Instant::now(),
+            recent_us: AtomicU64::new(0),
+            busy_since_us: AtomicU64::new(0),
+        }
+    }
+}
+
+impl RouterLoad {
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// The router thread starts a command or a poll.
+    pub(crate) fn begin(&self) {
+        self.busy_since_us
+            .store(self.now_us().saturating_add(1), Ordering::SeqCst);
+    }
+
+    /// The router thread finished what `begin` started; `completed` is false when the
+    /// connection broke (a timeout that ends the session says nothing of the next one).
+    pub(crate) fn end(&self, completed: bool) {
+        let since = self.busy_since_us.swap(0, Ordering::SeqCst);
+        if since > 0 && completed {
+            let took = self.now_us().saturating_sub(since - 1);
+            self.record(Duration::from_micros(took));
+        }
+    }
+
+    /// Forgets the measurements (a new session starts).
+    pub(crate) fn reset(&self) {
+        self.recent_us.store(0, Ordering::SeqCst);
+        self.busy_since_us.store(0, Ordering::SeqCst);
+    }
+
+    /// Adds one measured command time to the moving average (weight 1/4).
+    pub fn record(&self, took: Duration) {
+        let took = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+        let old = self.recent_us.load(Ordering::SeqCst);
+        let new = if old == 0 {
+            took
+        } else {
+            old - old / 4 + took / 4
+        };
+        self.recent_us.store(new, Ordering::SeqCst);
+    }
+
+    /// The time one command is expected to take now: the recent average, or the age of the
+    /// command running now when that is longer (a router that hangs looks slower by the
+    /// second instead of keeping its last good figure).
+    pub fn per_command(&self) -> Duration {
+        let recent = self.recent_us.load(Ordering::SeqCst);
+        let since = self.busy_since_us.load(Ordering::SeqCst);
+        let age = if since > 0 {
+            self.now_us().saturating_sub(since - 1)
+        } else {
+            0
+        };
+        Duration::from_micros(recent.max(age))
+    }
+
+    /// Whether a command is running now.
+    pub fn busy(&self) -> bool {
+        self.busy_since_us.load(Ordering::SeqCst) > 0
+    }
+
+    /// Expected wait of a new command with `queued` commands ahead of it in the queue:
+    /// (queued + the running one + itself) × `per_command`. Zero for an empty queue: a
+    /// caller with nothing queued ahead is never refused on an estimate.
+    pub fn expected_wait(&self, queued: usize) -> Duration {
+        if queued == 0 {
+            return Duration::ZERO;
+        }
+        let commands = queued + usize::from(self.busy()) + 1;
+        self.per_command()
+            .saturating_mul(u32::try_from(commands).unwrap_or(u32::MAX))
+    }
+}
 
 /// A cheap, shareable handle to one router thread.
 pub struct RouterHandle {
@@ -21,6 +116,9 @@ pub struct RouterHandle {
     pub(crate) commands: Sender<Command>,
     pub(crate) cell: Arc<SnapshotCell>,
     pub(crate) command_timeout: Duration,
+    pub(crate) load: Arc<RouterLoad>,
+    /// Disconnected when the fleet releases every waiter (shutdown).
+    pub(crate) released: Receiver<()>,
     pub(crate) waiters: AtomicUsize,
     pub(crate) max_waiters: usize,
     pub(crate) waiters_total: Arc<AtomicUsize>,
@@ -71,6 +169,19 @@ impl RouterHandle {
         self.commands.len()
     }
 
+    /// How fast this router has been lately.
+    pub fn load(&self) -> &RouterLoad {
+        &self.load
+    }
+
+    fn released(&self) -> bool {
+        matches!(self.released.try_recv(), Err(TryRecvError::Disconnected))
+    }
+
+    fn stopping() -> FleetError {
+        FleetError::Offline("the engine is stopping".into())
+    }
+
     fn call<T>(&self, make: impl FnOnce(Job<T>) -> Command) -> Result<T, FleetError> {
         let snapshot = self.snapshot();
         if snapshot.unavailable {
@@ -81,8 +192,20 @@ impl RouterHandle {
                     .unwrap_or_else(|| "not connected".into()),
             ));
         }
-        // Every waiter holds an HTTP thread: past the limits, busy at once rather than a
-        // pool whose threads all wait on one slow router.
+        if self.released() {
+            return Err(Self::stopping());
+        }
+        let expected = self.load.expected_wait(self.commands.len());
+        if expected >= self.command_timeout {
+            log::debug!(
+                "router {}: refusing a call, expected wait {:.0} ms is over the deadline",
+                self.id,
+                expected.as_secs_f64() * 1000.0
+            );
+            return Err(FleetError::QueueFull);
+        }
+        // Every waiter holds an HTTP thread; the limits (one router's share, all routers'
+        // budget) are what the HTTP pool is sized from, so other work always has threads.
         let Some(_slot) = WaiterSlot::take(
             &self.waiters,
             self.max_waiters,
@@ -100,12 +223,17 @@ impl RouterHandle {
                 return Err(FleetError::Offline("router is being stopped".into()))
             }
         }
-        match answer.recv_timeout(self.command_timeout) {
-            Ok(result) => result,
-            Err(RecvTimeoutError::Timeout) => Err(FleetError::Timeout),
-            Err(RecvTimeoutError::Disconnected) => Err(FleetError::Internal(
-                "the router thread failed while running the command and was restarted".into(),
-            )),
+        select! {
+            recv(answer) -> result => match result {
+                Ok(result) => result,
+                Err(_) if self.released() => Err(Self::stopping()),
+                Err(_) => Err(FleetError::Internal(
+                    "the router thread failed while running the command and was restarted"
+                        .into(),
+                )),
+            },
+            recv(self.released) -> _ => Err(Self::stopping()),
+            default(deadline.saturating_duration_since(Instant::now())) => Err(FleetError::Timeout),
         }
     }
 
@@ -159,5 +287,39 @@ impl RouterHandle {
     /// Saves a backup on the router; returns the file name.
     pub fn backup(&self) -> Result<String, FleetError> {
         self.call(Command::Backup)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RouterLoad;
+    use std::time::Duration;
+
+    #[test]
+    fn expected_wait_follows_the_router() {
+        let load = RouterLoad::default();
+        assert_eq!(
+            load.expected_wait(10),
+            Duration::ZERO,
+            "nothing measured yet"
+        );
+        load.record(Duration::from_millis(200));
+        assert_eq!(load.expected_wait(0), Duration::ZERO, "nothing ahead");
+        assert_eq!(load.expected_wait(4), Duration::from_millis(1000));
+        for _ in 0..40 {
+            load.record(Duration::from_millis(1));
+        }
+        assert!(load.expected_wait(63) < Duration::from_millis(100));
+        load.begin();
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(
+            load.per_command() >= Duration::from_millis(30),
+            "a hang counts"
+        );
+        assert!(load.expected_wait(2) >= Duration::from_millis(60));
+        load.end(false);
+        assert!(load.per_command() < Duration::from_millis(10));
+        load.reset();
+        assert_eq!(load.expected_wait(5), Duration::ZERO);
     }
 }

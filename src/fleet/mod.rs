@@ -12,19 +12,19 @@ pub mod traffic;
 pub use command::{
     IsolateOutcome, IsolateRequest, RefreshOutcome, TrafficReading, TrafficSource, UpdateOutcome,
 };
-pub use handle::RouterHandle;
+pub use handle::{RouterHandle, RouterLoad};
 pub use snapshot::{RouterSnapshot, RouterState};
 
 use crate::model::{ActiveSession, RouterConfig, RouterId, Secret};
 use crate::router::RouterError;
 use actor::RouterActor;
-use crossbeam_channel::{bounded, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender};
 use snapshot::SnapshotCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -38,21 +38,24 @@ pub struct FleetSettings {
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
     pub thread_stack_size: usize,
-    /// Most callers that may wait on one router at once; more get `queue_full` at once.
-    /// Each waiter holds an HTTP thread, so one slow router must not hold them all.
+    /// Most callers that may wait on one router at once (its bounded share of the HTTP
+    /// threads); `queue_capacity + 1` by default, so in practice only a full queue refuses.
     pub max_waiters_per_router: usize,
-    /// Most callers that may wait on routers at once, fleet-wide (keep one HTTP thread free
-    /// for cached reads and fast routers).
+    /// Most callers that may wait on routers at once, fleet-wide. The HTTP pool adds this
+    /// many threads to its general ones, so waiting callers never take the threads that
+    /// serve cached reads, and one slow router holds at most `max_waiters_per_router`.
     pub max_waiters_total: usize,
 }
 
 impl FleetSettings {
-    /// Waiter limits that fit an HTTP pool of `http_threads`: half the pool per router,
-    /// all but one thread in total.
-    pub fn with_http_threads(self, http_threads: usize) -> FleetSettings {
+    /// Waiter limits that follow the queue: one router's share is its queue plus the command
+    /// it runs, the fleet-wide budget two such shares. (`http_threads` is kept for callers
+    /// of the old sizing; the HTTP pool now grows by `max_waiters_total` instead.)
+    pub fn with_http_threads(self, _http_threads: usize) -> FleetSettings {
+        let share = self.queue_capacity.max(1) + 1;
         FleetSettings {
-            max_waiters_per_router: (http_threads / 2).max(1),
-            max_waiters_total: http_threads.saturating_sub(1).max(1),
+            max_waiters_per_router: share,
+            max_waiters_total: 2 * share,
             ..self
         }
     }
@@ -68,8 +71,8 @@ impl Default for FleetSettings {
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
             thread_stack_size: 256 * 1024,
-            max_waiters_per_router: 4,
-            max_waiters_total: 7,
+            max_waiters_per_router: 65,
+            max_waiters_total: 130,
         }
     }
 }
@@ -325,15 +328,21 @@ pub struct Fleet {
     settings: FleetSettings,
     /// Callers waiting on any router right now.
     waiters_total: Arc<AtomicUsize>,
+    /// Dropped by `release_waiters`: every handle's wait ends at once.
+    release: Mutex<Option<Sender<()>>>,
+    released: Receiver<()>,
     observer: Arc<dyn FleetObserver>,
     routers: RwLock<BTreeMap<RouterId, RouterEntry>>,
 }
 
 impl Fleet {
     pub fn new(settings: FleetSettings, observer: Arc<dyn FleetObserver>) -> Fleet {
+        let (release, released) = bounded(0);
         Fleet {
             settings,
             waiters_total: Arc::new(AtomicUsize::new(0)),
+            release: Mutex::new(Some(release)),
+            released,
             observer,
             routers: RwLock::new(BTreeMap::new()),
         }
@@ -465,8 +474,17 @@ impl Fleet {
         }
     }
 
+    /// Ends every caller's wait at once with `router_offline` ("the engine is stopping"),
+    /// and refuses new calls the same way (shutdown: answer everyone, wait for nobody).
+    pub fn release_waiters(&self) {
+        let mut release = self.release.lock().unwrap_or_else(|p| p.into_inner());
+        release.take();
+    }
+
     /// Stops every router thread (sending `/quit`), waiting at most `bound` in total.
+    /// Routers stop in parallel; callers still waiting are released first.
     pub fn shutdown(&self, bound: Duration) {
+        self.release_waiters();
         let entries: Vec<RouterEntry> = std::mem::take(&mut *self.write()).into_values().collect();
         stop_entries(entries, bound);
     }
@@ -480,11 +498,14 @@ impl Fleet {
             &config.host,
             config.port,
         )));
+        let load = Arc::new(handle::RouterLoad::default());
         let handle = Arc::new(RouterHandle {
             id: config.id,
             commands: commands_tx,
             cell: Arc::clone(&cell),
             command_timeout: self.settings.command_timeout,
+            load: Arc::clone(&load),
+            released: self.released.clone(),
             waiters: AtomicUsize::new(0),
             max_waiters: self.settings.max_waiters_per_router,
             waiters_total: Arc::clone(&self.waiters_total),
@@ -497,6 +518,7 @@ impl Fleet {
             stop_rx,
             cell,
             Arc::clone(&self.observer),
+            load,
         );
         let id = config.id;
         let thread = std::thread::Builder::new()

@@ -1,4 +1,4 @@
-//! The tiny_http edge: a fixed pool of threads, auth, routing, JSON errors, access logs.
+//! The REST layer on tiny_http: auth, routing, JSON errors, access logs; `edge` runs the pool.
 //!
 //! Each request is read whole (bodies over 1 MiB are refused with 413), turned into an owned
 //! `ApiRequest` and handed to a plain handler inside `catch_unwind`, so a bug answers 500
@@ -7,6 +7,7 @@
 
 pub mod assets;
 pub mod dto;
+pub mod edge;
 pub mod error;
 pub mod handlers;
 pub mod request;
@@ -17,15 +18,15 @@ pub mod validate;
 use crate::fleet::{Fleet, ReloadReport};
 use crate::model::{ActiveSession, RouterId, Secret};
 use crate::store::StoreError;
+pub use edge::HttpServer;
 use error::ApiError;
 use request::ApiRequest;
 use routes::{Access, Endpoint, Params, RouteMatch};
 use std::io::Read;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Largest request body accepted.
@@ -256,132 +257,6 @@ fn static_response(asset: assets::Asset, request: &ApiRequest) -> ApiResponse {
     }
 }
 
-/// Binds `listen` with `TCP_NODELAY` set on the listening socket, which Linux copies to
-/// every accepted connection: tiny_http writes a response's head and body separately, and
-/// without it a kept-alive client waits 40 ms for the delayed ACK of the first part.
-fn listener_with_nodelay(listen: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let listener = std::net::TcpListener::bind(listen)?;
-    // std has no setter on a listener; the same socket viewed as a stream has one.
-    let socket = std::net::TcpStream::from(std::os::fd::OwnedFd::from(listener));
-    socket.set_nodelay(true)?;
-    Ok(std::net::TcpListener::from(std::os::fd::OwnedFd::from(
-        socket,
-    )))
-}
-
-/// The running HTTP pool.
-pub struct HttpServer {
-    server: Arc<tiny_http::Server>,
-    threads: Vec<JoinHandle<()>>,
-    stopping: Arc<AtomicBool>,
-    in_flight: Arc<AtomicUsize>,
-    local_addr: SocketAddr,
-}
-
-impl HttpServer {
-    /// Binds `listen` and starts `threads` worker threads.
-    pub fn start(
-        listen: SocketAddr,
-        threads: usize,
-        state: Arc<AppState>,
-    ) -> std::io::Result<HttpServer> {
-        let cannot_listen = |e: std::io::Error| {
-            std::io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}"))
-        };
-        let listener = listener_with_nodelay(listen).map_err(cannot_listen)?;
-        let server = tiny_http::Server::from_listener(listener, None)
-            .map_err(|e| std::io::Error::other(format!("cannot listen on {listen}: {e}")))?;
-        let local_addr = server.server_addr().to_ip().unwrap_or(listen);
-        let server = Arc::new(server);
-        let stopping = Arc::new(AtomicBool::new(false));
-        let in_flight = Arc::new(AtomicUsize::new(0));
-        let next_id = Arc::new(AtomicU64::new(1));
-        let mut handles = Vec::with_capacity(threads);
-        for n in 0..threads.max(1) {
-            let server = Arc::clone(&server);
-            let state = Arc::clone(&state);
-            let stopping = Arc::clone(&stopping);
-            let in_flight = Arc::clone(&in_flight);
-            let next_id = Arc::clone(&next_id);
-            let handle = std::thread::Builder::new()
-                .name(format!("http-{n}"))
-                .spawn(move || worker(&server, &state, &stopping, &in_flight, &next_id))
-                .map_err(|e| {
-                    std::io::Error::new(e.kind(), format!("cannot start HTTP thread: {e}"))
-                })?;
-            handles.push(handle);
-        }
-        Ok(HttpServer {
-            server,
-            threads: handles,
-            stopping,
-            in_flight,
-            local_addr,
-        })
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// Requests being handled right now.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::SeqCst)
-    }
-
-    /// Stops taking requests, lets in-flight ones finish for at most `bound`, then returns.
-    pub fn shutdown(self, bound: Duration) {
-        self.stopping.store(true, Ordering::SeqCst);
-        for _ in 0..self.threads.len() {
-            self.server.unblock();
-        }
-        let deadline = Instant::now() + bound;
-        for thread in self.threads {
-            while !thread.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if thread.is_finished() {
-                let _ = thread.join();
-            }
-        }
-        let left = self.in_flight.load(Ordering::SeqCst);
-        if left > 0 {
-            log::warn!("{left} request(s) still running at shutdown");
-        }
-    }
-}
-
-fn worker(
-    server: &tiny_http::Server,
-    state: &AppState,
-    stopping: &AtomicBool,
-    in_flight: &AtomicUsize,
-    next_id: &AtomicU64,
-) {
-    loop {
-        let request = match server.recv() {
-            Ok(request) => request,
-            Err(e) => {
-                if stopping.load(Ordering::SeqCst) {
-                    return;
-                }
-                log::warn!("http: receive failed: {e}");
-                continue;
-            }
-        };
-        if stopping.load(Ordering::SeqCst) {
-            // Unblocked for shutdown but handed a request: answer it rather than drop it.
-            in_flight.fetch_add(1, Ordering::SeqCst);
-            serve_one(request, state, next_id);
-            in_flight.fetch_sub(1, Ordering::SeqCst);
-            return;
-        }
-        in_flight.fetch_add(1, Ordering::SeqCst);
-        serve_one(request, state, next_id);
-        in_flight.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 fn header_value(request: &tiny_http::Request, name: &str) -> Option<String> {
     request
         .headers()
@@ -396,6 +271,10 @@ fn serve_one(mut request: tiny_http::Request, state: &AppState, next_id: &Atomic
     let method = request.method().as_str().to_owned();
     let target = request.url().to_owned();
     let path = target.split('?').next().unwrap_or_default().to_owned();
+    let client = client_address(
+        request.remote_addr().copied(),
+        header_value(&request, "X-Forwarded-For").as_deref(),
+    );
     let (response, route) = match read_body(&mut request) {
         Ok(body) => {
             let mut api_request = ApiRequest::new(
@@ -418,9 +297,27 @@ fn serve_one(mut request: tiny_http::Request, state: &AppState, next_id: &Atomic
     state.hooks.http_request(route, status, elapsed);
     write_response(request, response, request_id, state.cors_origin.as_deref());
     log::info!(
-        "req={request_id} {method} {path} {status} {:.1}ms",
+        "req={request_id} client={client} {method} {path} {status} {:.1}ms",
         elapsed.as_secs_f64() * 1000.0
     );
+}
+
+/// The client address for the access log: the peer, or the last `X-Forwarded-For` entry
+/// when the peer is loopback (the nginx front of the README); a remote peer cannot make
+/// the log name someone else.
+fn client_address(peer: Option<SocketAddr>, forwarded_for: Option<&str>) -> String {
+    let Some(peer) = peer else {
+        return "-".into();
+    };
+    if peer.ip().is_loopback() {
+        let forwarded = forwarded_for
+            .and_then(|list| list.rsplit(',').next())
+            .and_then(|last| last.trim().parse::<IpAddr>().ok());
+        if let Some(address) = forwarded {
+            return address.to_string();
+        }
+    }
+    peer.ip().to_string()
 }
 
 fn read_body(request: &mut tiny_http::Request) -> Result<Vec<u8>, ApiError> {
@@ -480,7 +377,22 @@ fn write_response(
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use super::{client_address, constant_time_eq};
+
+    #[test]
+    fn forwarded_for_counts_only_from_loopback() {
+        let local = Some("127.0.0.1:50000".parse().unwrap());
+        let remote = Some("192.0.2.7:50000".parse().unwrap());
+        assert_eq!(client_address(local, Some("203.0.113.9")), "203.0.113.9");
+        assert_eq!(
+            client_address(local, Some("10.0.0.1, 203.0.113.9")),
+            "203.0.113.9"
+        );
+        assert_eq!(client_address(local, Some("garbage")), "127.0.0.1");
+        assert_eq!(client_address(local, None), "127.0.0.1");
+        assert_eq!(client_address(remote, Some("203.0.113.9")), "192.0.2.7");
+        assert_eq!(client_address(None, Some("203.0.113.9")), "-");
+    }
 
     #[test]
     fn constant_time_comparison() {

@@ -42,7 +42,14 @@ fn run(args: &[String]) -> i32 {
             return 2;
         }
     }
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let mut logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    // tiny_http logs an ERROR for the accept it is interrupted in at every shutdown; the edge
+    // logs a real accept-loop failure itself. RUST_LOG=tiny_http=... brings it back.
+    if !std::env::var("RUST_LOG").is_ok_and(|filter| filter.contains("tiny_http")) {
+        logger.filter_module("tiny_http", log::LevelFilter::Off);
+    }
+    logger.init();
     let (command, rest) = match args.split_first() {
         Some((command, rest)) => (command.as_str(), rest),
         None => ("serve", &[][..]),

@@ -37,6 +37,18 @@ fn signals() -> Result<Signals, Outcome> {
         .map_err(|e| Outcome::Failed(format!("net-engine: cannot install signal handler: {e}")))
 }
 
+/// Lets a connection spike take every descriptor the system allows us before tiny_http's
+/// accept loop runs out (the edge heals either way, but later).
+fn raise_file_limit() {
+    match net_engine::http::edge::raise_nofile_limit() {
+        Ok((before, after)) if before != after => {
+            log::info!("open file limit raised from {before} to {after}")
+        }
+        Ok((_, after)) => log::info!("open file limit is {after}"),
+        Err(e) => log::warn!("cannot raise the open file limit: {e}"),
+    }
+}
+
 /// Tells systemd (when it started us with `Type=notify`) how we are doing.
 fn notify_systemd(state: &str) {
     if let Some(socket) = env_var("NOTIFY_SOCKET") {
@@ -95,6 +107,7 @@ pub fn serve(args: &[String]) -> CommandResult {
         _ => Some(db_settings(&config)?),
     };
     let signals = RefCell::new(signals()?);
+    raise_file_limit();
     let stopped = Cell::new(false);
     let stop_requested = || {
         if signals.borrow_mut().pending().next().is_some() {
@@ -230,6 +243,7 @@ pub fn demo(args: &[String]) -> CommandResult {
         None => SocketAddr::from(([127, 0, 0, 1], 8080)),
     };
     let mut signals = signals()?;
+    raise_file_limit();
     let simulator = Simulator::start(SimConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         routers,

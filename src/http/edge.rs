@@ -1,0 +1,413 @@
+//! The HTTP edge around tiny_http: the listening socket, an accept loop that heals itself,
+//! the worker pool, and a shutdown that answers every request it took.
+//!
+//! tiny_http's accept thread exits on the first `accept` error (e.g. `EMFILE` under a
+//! connection spike) and never comes back. The edge keeps a duplicate of the listening
+//! socket; when a worker sees that error, the edge logs it once and builds a new
+//! `tiny_http::Server` on the same socket as soon as a descriptor is free again (checked
+//! every 100 ms). Servers of earlier generations are kept and drained, because their
+//! kept-alive connections still deliver requests into their queues.
+
+use super::{serve_one, write_response, ApiResponse, AppState};
+use crate::http::error::ApiError;
+use socket2::{SockRef, TcpKeepalive};
+use std::net::{Shutdown, SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Idle time before the first keepalive probe on an accepted connection.
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+/// Time between keepalive probes.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// Unanswered probes before the kernel drops the connection (≈ 60 + 5 × 10 s in all).
+pub const KEEPALIVE_PROBES: u32 = 5;
+/// How long a worker waits on the current server before looking at older generations.
+const POLL: Duration = Duration::from_millis(50);
+/// Earlier servers kept for draining; beyond this the oldest is let go.
+const MAX_OLD_GENERATIONS: usize = 16;
+/// The `Retry-After` of requests answered 503 because the engine is stopping.
+const STOPPING_RETRY_AFTER: u32 = 2;
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit; returns `(before, after)` soft limits.
+/// No system call when they are already equal (e.g. `LimitNOFILE=` in the unit).
+pub fn raise_nofile_limit() -> std::io::Result<(u64, u64)> {
+    let (soft, hard) = rlimit::Resource::NOFILE.get()?;
+    if soft >= hard {
+        return Ok((soft, soft));
+    }
+    rlimit::Resource::NOFILE.set(hard, hard)?;
+    let (now, _) = rlimit::Resource::NOFILE.get()?;
+    Ok((soft, now))
+}
+
+/// Binds `listen` with `TCP_NODELAY` and TCP keepalive set on the listening socket; Linux
+/// copies both to every accepted connection. Nodelay: tiny_http writes a response's head
+/// and body separately, and without it a kept-alive client waits 40 ms for the delayed ACK
+/// of the first part. Keepalive: a peer that vanished (a laptop put to sleep) is reaped
+/// after about two minutes instead of holding its connection thread for ever.
+pub fn listener(listen: SocketAddr) -> std::io::Result<TcpListener> {
+    let listener = TcpListener::bind(listen)?;
+    let socket = SockRef::from(&listener);
+    socket.set_nodelay(true)?;
+    socket.set_tcp_keepalive(
+        &TcpKeepalive::new()
+            .with_time(KEEPALIVE_IDLE)
+            .with_interval(KEEPALIVE_INTERVAL)
+            .with_retries(KEEPALIVE_PROBES),
+    )?;
+    Ok(listener)
+}
+
+/// One tiny_http server built on the shared listening socket.
+struct Generation {
+    number: u64,
+    server: Arc<tiny_http::Server>,
+}
+
+/// The listening socket and the servers built on it.
+struct Edge {
+    /// The duplicate the next server is built from; `None` once stopping.
+    listener: Mutex<Option<TcpListener>>,
+    current: RwLock<Arc<Generation>>,
+    old: RwLock<Vec<Arc<tiny_http::Server>>>,
+    /// The generation whose accept loop died, and why.
+    failed: Mutex<Option<(u64, String)>>,
+    wake: Condvar,
+    stopping: AtomicBool,
+    /// Set when shutdown has drained: workers exit.
+    done: AtomicBool,
+    heals: AtomicU64,
+}
+
+impl Edge {
+    fn current(&self) -> Arc<Generation> {
+        Arc::clone(&self.current.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn old(&self) -> Vec<Arc<tiny_http::Server>> {
+        self.old.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn report_failure(&self, number: u64, error: &std::io::Error) {
+        let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        if failed.is_none() && self.current().number == number {
+            *failed = Some((number, error.to_string()));
+            self.wake.notify_all();
+        }
+    }
+
+    /// A new server on a fresh duplicate of the socket; `Err` while descriptors are short.
+    fn rebuild(&self) -> Result<(), String> {
+        let listener = self.listener.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(listener) = listener.as_ref() else {
+            return Err("stopping".into());
+        };
+        let copy = listener.try_clone().map_err(|e| e.to_string())?;
+        let server = tiny_http::Server::from_listener(copy, None).map_err(|e| e.to_string())?;
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        let retired = Arc::clone(&current.server);
+        *current = Arc::new(Generation {
+            number: current.number + 1,
+            server: Arc::new(server),
+        });
+        drop(current);
+        let mut old = self.old.write().unwrap_or_else(|p| p.into_inner());
+        old.push(retired);
+        if old.len() > MAX_OLD_GENERATIONS {
+            old.remove(0);
+        }
+        self.heals.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The `http-edge` thread: rebuilds the server after its accept loop died.
+    fn supervise(&self) {
+        let mut logged = false;
+        let mut healed_at: Option<Instant> = None;
+        loop {
+            let failure = {
+                let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+                let (mut failed, _) = self
+                    .wake
+                    .wait_timeout(failed, Duration::from_millis(200))
+                    .unwrap_or_else(|p| p.into_inner());
+                failed.take()
+            };
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            match failure {
+                None => {
+                    if let Some(at) = healed_at {
+                        if at.elapsed() >= Duration::from_secs(1) {
+                            log::warn!("http: accepting connections again");
+                            healed_at = None;
+                            logged = false;
+                        }
+                    }
+                }
+                Some((_, cause)) => {
+                    if !logged {
+                        log::error!(
+                            "http: the accept loop stopped ({cause}); serving again as soon as a descriptor is free"
+                        );
+                        logged = true;
+                    } else {
+                        log::debug!("http: the accept loop stopped again ({cause})");
+                    }
+                    loop {
+                        if self.stopping.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        match self.rebuild() {
+                            Ok(()) => break,
+                            Err(e) => {
+                                log::debug!("http: cannot rebuild the server yet: {e}");
+                                std::thread::sleep(Duration::from_millis(100));
+                            }
+                        }
+                    }
+                    healed_at = Some(Instant::now());
+                }
+            }
+        }
+    }
+}
+
+/// The running HTTP pool.
+pub struct HttpServer {
+    edge: Arc<Edge>,
+    state: Arc<AppState>,
+    threads: Vec<JoinHandle<()>>,
+    supervisor: Option<JoinHandle<()>>,
+    in_flight: Arc<AtomicUsize>,
+    local_addr: SocketAddr,
+}
+
+impl HttpServer {
+    /// Binds `listen` and starts the workers: `threads` general ones plus one for each
+    /// caller the fleet lets wait on routers (`FleetSettings::max_waiters_total`), so
+    /// waiting callers never take the threads that serve everything else.
+    pub fn start(
+        listen: SocketAddr,
+        threads: usize,
+        state: Arc<AppState>,
+    ) -> std::io::Result<HttpServer> {
+        let cannot_listen = |e: std::io::Error| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}"))
+        };
+        let socket = listener(listen).map_err(cannot_listen)?;
+        let local_addr = socket.local_addr().unwrap_or(listen);
+        let first = socket.try_clone().map_err(cannot_listen)?;
+        let server = tiny_http::Server::from_listener(first, None)
+            .map_err(|e| std::io::Error::other(format!("cannot listen on {listen}: {e}")))?;
+        let edge = Arc::new(Edge {
+            listener: Mutex::new(Some(socket)),
+            current: RwLock::new(Arc::new(Generation {
+                number: 0,
+                server: Arc::new(server),
+            })),
+            old: RwLock::new(Vec::new()),
+            failed: Mutex::new(None),
+            wake: Condvar::new(),
+            stopping: AtomicBool::new(false),
+            done: AtomicBool::new(false),
+            heals: AtomicU64::new(0),
+        });
+        let cannot_start = |e: std::io::Error| {
+            std::io::Error::new(e.kind(), format!("cannot start HTTP thread: {e}"))
+        };
+        let supervisor = {
+            let edge = Arc::clone(&edge);
+            std::thread::Builder::new()
+                .name("http-edge".into())
+                .spawn(move || edge.supervise())
+                .map_err(cannot_start)?
+        };
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let next_id = Arc::new(AtomicU64::new(1));
+        let total = threads.max(1) + state.fleet.settings().max_waiters_total;
+        let mut handles = Vec::with_capacity(total);
+        for n in 0..total {
+            let edge = Arc::clone(&edge);
+            let state = Arc::clone(&state);
+            let in_flight = Arc::clone(&in_flight);
+            let next_id = Arc::clone(&next_id);
+            let handle = std::thread::Builder::new()
+                .name(format!("http-{n}"))
+                .spawn(move || worker(&edge, &state, &in_flight, &next_id))
+                .map_err(cannot_start)?;
+            handles.push(handle);
+        }
+        Ok(HttpServer {
+            edge,
+            state,
+            threads: handles,
+            supervisor: Some(supervisor),
+            in_flight,
+            local_addr,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Requests being handled right now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// How many times the accept loop died and was rebuilt.
+    pub fn heals(&self) -> u64 {
+        self.edge.heals.load(Ordering::SeqCst)
+    }
+
+    /// Whether the edge accepts connections now (false between an accept failure and the
+    /// rebuild). For a watchdog.
+    pub fn accepting(&self) -> bool {
+        !self.edge.stopping.load(Ordering::SeqCst)
+            && self
+                .edge
+                .failed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_none()
+    }
+
+    /// Stops accepting at once (the listening socket is shut, new connections are refused),
+    /// lets in-flight requests finish for half of `bound`, then ends the waits on routers
+    /// (`Fleet::release_waiters`: those callers get 503) and answers every request still
+    /// queued with 503 + `Retry-After`. Returns within `bound` plus a few milliseconds.
+    pub fn shutdown(mut self, bound: Duration) {
+        let started = Instant::now();
+        self.edge.stopping.store(true, Ordering::SeqCst);
+        self.edge.wake.notify_all();
+        if let Some(socket) = self
+            .edge
+            .listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            // Wakes every accept thread (EINVAL) and closes the backlog; all servers share
+            // this one socket.
+            let _ = SockRef::from(&socket).shutdown(Shutdown::Both);
+        }
+        let wait_in_flight = |until: Instant| {
+            while self.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        wait_in_flight(started + bound / 2);
+        if self.in_flight.load(Ordering::SeqCst) > 0 {
+            log::info!(
+                "http: {} request(s) still waiting on routers at shutdown: answering them 503",
+                self.in_flight.load(Ordering::SeqCst)
+            );
+        }
+        self.state.fleet.release_waiters();
+        wait_in_flight(started + bound);
+        // Workers answer 503 to whatever is still queued; give late arrivals from kept-alive
+        // connections a moment, then let the workers go.
+        std::thread::sleep(POLL * 2);
+        self.edge.done.store(true, Ordering::SeqCst);
+        let deadline = (started + bound).max(Instant::now() + POLL * 2);
+        for thread in self.threads.drain(..) {
+            while !thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            }
+        }
+        if let Some(supervisor) = self.supervisor.take() {
+            let _ = supervisor.join();
+        }
+        let left = self.in_flight.load(Ordering::SeqCst);
+        if left > 0 {
+            log::warn!("{left} request(s) still running at shutdown");
+        }
+    }
+}
+
+fn worker(edge: &Edge, state: &AppState, in_flight: &AtomicUsize, next_id: &AtomicU64) {
+    let handle = |request: tiny_http::Request| {
+        in_flight.fetch_add(1, Ordering::SeqCst);
+        if edge.stopping.load(Ordering::SeqCst) {
+            refuse_stopping(request, next_id);
+        } else {
+            serve_one(request, state, next_id);
+        }
+        in_flight.fetch_sub(1, Ordering::SeqCst);
+    };
+    loop {
+        for server in edge.old() {
+            while let Ok(Some(request)) = server.try_recv() {
+                handle(request);
+            }
+        }
+        let generation = edge.current();
+        match generation.server.recv_timeout(POLL) {
+            Ok(Some(request)) => handle(request),
+            Ok(None) => {}
+            Err(e) => {
+                if !edge.stopping.load(Ordering::SeqCst) {
+                    edge.report_failure(generation.number, &e);
+                }
+            }
+        }
+        if edge.done.load(Ordering::SeqCst) {
+            return;
+        }
+    }
+}
+
+/// Answers a request taken during shutdown: 503 with `Retry-After`, never tiny_http's
+/// bare 500 for a dropped request.
+fn refuse_stopping(request: tiny_http::Request, next_id: &AtomicU64) {
+    let request_id = next_id.fetch_add(1, Ordering::Relaxed);
+    let mut error = ApiError::new(
+        503,
+        "shutting_down",
+        "the engine is stopping; retry in a moment",
+    );
+    error.retry_after = Some(STOPPING_RETRY_AFTER);
+    let method = request.method().as_str().to_owned();
+    let path = request
+        .url()
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    write_response(request, ApiResponse::from_error(&error), request_id, None);
+    log::info!("req={request_id} {method} {path} 503 (stopping)");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted_connections_inherit_keepalive_and_nodelay() {
+        let socket = listener("127.0.0.1:0".parse().unwrap()).unwrap();
+        let client = std::net::TcpStream::connect(socket.local_addr().unwrap()).unwrap();
+        let (accepted, _) = socket.accept().unwrap();
+        let accepted = SockRef::from(&accepted);
+        assert!(accepted.keepalive().unwrap());
+        assert_eq!(accepted.keepalive_time().unwrap(), KEEPALIVE_IDLE);
+        assert_eq!(accepted.keepalive_interval().unwrap(), KEEPALIVE_INTERVAL);
+        assert_eq!(accepted.keepalive_retries().unwrap(), KEEPALIVE_PROBES);
+        assert!(accepted.nodelay().unwrap());
+        drop(client);
+    }
+
+    #[test]
+    fn raising_the_file_limit_never_lowers_it() {
+        let (before, after) = raise_nofile_limit().unwrap();
+        assert!(after >= before);
+        assert_eq!(raise_nofile_limit().unwrap(), (after, after));
+    }
+}
