@@ -11,6 +11,7 @@ mod cli;
 mod client;
 mod events;
 mod faults;
+mod go_compat;
 mod metrics;
 mod mysql;
 mod notify;
