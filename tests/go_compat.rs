@@ -458,6 +458,27 @@ fn a_new_session_moves_the_index_at_the_next_poll() {
             })
         },
     );
+    // The poll reads the isolation list with one extra print: `?list=ISOLATED`, `.proplist`.
+    let reads: Vec<Vec<String>> = router
+        .with_state(|s| s.recent_commands())
+        .iter()
+        .filter(|c| c.first() == b"/ip/firewall/address-list/print")
+        .map(|c| {
+            c.words
+                .iter()
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect()
+        })
+        .collect();
+    assert!(
+        reads.iter().any(|words| {
+            words
+                .iter()
+                .any(|w| w == "?list=ISOLATED" || w == "?=list=ISOLATED")
+                && words.iter().any(|w| w.starts_with("=.proplist="))
+        }),
+        "{reads:?}"
+    );
     let after = engine.get(&format!("/api/v1/users/{user}"));
     let row = array(&after)
         .iter()
