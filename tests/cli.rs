@@ -137,7 +137,7 @@ fn demo_exits_cleanly_on_sigterm_with_requests_in_flight() {
         .into_string()
         .unwrap();
     let routers: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let list = routers["routers"].as_array().unwrap();
+    let list = routers.as_array().unwrap();
     assert_eq!(list.len(), 2);
     assert_eq!(list[0]["host"], "127.0.0.1");
     assert!(list[0]["port"].as_u64().unwrap() > 0);

@@ -46,13 +46,13 @@ fn an_offline_router_answers_503_at_once() {
     let mutation = engine.post("/api/v1/kick", &json!({"router_id": 2, "user": "alice"}));
     assert_eq!(mutation.status, 503);
     let routers = engine.get("/api/v1/routers");
-    let second = &routers.body["routers"][1];
+    let second = &routers.body[1];
     assert_eq!(second["state"], "offline");
     assert!(
         second["last_error"].as_str().unwrap().contains("connect"),
         "{second}"
     );
-    assert_eq!(routers.body["routers"][0]["state"], "online");
+    assert_eq!(routers.body[0]["state"], "online");
     assert_eq!(engine.get("/api/v1/router/1/health?live=1").status, 200);
 }
 
@@ -245,7 +245,8 @@ fn warm_up_is_bounded_by_a_silent_router_and_healthy_data_is_there() {
         "serving started after {serving_after:?}"
     );
     let routers = engine.get("/api/v1/routers");
-    let states: Vec<&str> = routers.body["routers"]
+    let states: Vec<&str> = routers
+        .body
         .as_array()
         .unwrap()
         .iter()
@@ -255,12 +256,12 @@ fn warm_up_is_bounded_by_a_silent_router_and_healthy_data_is_there() {
     assert_ne!(states[0], "online");
     for id in [2, 3] {
         let users = engine.get(&format!("/api/v1/router/{id}/users"));
-        assert_eq!(users.body["total"], 20);
+        assert_eq!(users.body.as_array().map(Vec::len), Some(20));
     }
-    assert!(
-        engine.get("/api/v1/monitoring/targets").body["count"]
-            .as_u64()
-            .unwrap()
-            > 0
-    );
+    assert!(!engine
+        .get("/api/v1/monitoring/targets")
+        .body
+        .as_array()
+        .unwrap()
+        .is_empty());
 }

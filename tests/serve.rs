@@ -92,7 +92,7 @@ fn serve_from_mysql_with_reload_sync_and_a_database_outage() {
 
     let (status, routers) = call("GET", &format!("{base}/api/v1/routers"), None);
     assert_eq!(status, 200);
-    let list = routers["routers"].as_array().unwrap();
+    let list = routers.as_array().unwrap();
     assert_eq!(
         list.iter()
             .map(|r| r["id"].as_u64().unwrap())
@@ -140,19 +140,19 @@ fn serve_from_mysql_with_reload_sync_and_a_database_outage() {
     );
     assert_eq!(report, json!({"added": 0, "removed": 2, "restarted": 0}));
     let (_, routers) = call("GET", &format!("{base}/api/v1/routers"), None);
-    let list = routers["routers"].as_array().unwrap();
+    let list = routers.as_array().unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["id"], second);
     assert_eq!(list[0]["port"], ports[3]);
     eventually("restarted router online", Duration::from_secs(10), || {
-        call("GET", &format!("{base}/api/v1/routers"), None).1["routers"][0]["state"] == "online"
+        call("GET", &format!("{base}/api/v1/routers"), None).1[0]["state"] == "online"
     });
 
     // The database goes away: the API keeps answering from memory.
     server.down();
     let (status, users) = call("GET", &format!("{base}/api/v1/router/{second}/users"), None);
     assert_eq!(status, 200);
-    assert_eq!(users["total"], 20);
+    assert_eq!(users.as_array().map(Vec::len), Some(20));
     let (status, _) = call(
         "GET",
         &format!("{base}/api/v1/router/{second}/health?live=1"),

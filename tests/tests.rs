@@ -12,6 +12,7 @@ mod client;
 mod events;
 mod faults;
 mod front;
+mod go_compat;
 mod metrics;
 mod mysql;
 mod nginx;

@@ -259,7 +259,7 @@ pub fn run(quick: bool) -> BenchResult<ReadsResult> {
     let page_count = if quick { 50 } else { 2000 };
     let sessions_seen = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
-        .and_then(|v| v["count"].as_u64())
+        .and_then(|v| v.as_array().map(|rows| rows.len() as u64))
         .unwrap_or(0);
     let engine_figures = load(engine.addr, Server::InProcess, PATH, clients, duration)?;
     let page_engine = sequential(engine.addr, PAGE, page_count)?;

@@ -168,7 +168,7 @@ fn step(
         if sessions == 0 {
             sessions = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
-                .and_then(|v| v["count"].as_u64())
+                .and_then(|v| v.as_array().map(|rows| rows.len() as u64))
                 .unwrap_or(0);
         }
         let started = Instant::now();

@@ -10,7 +10,7 @@ use super::command::{Command, IsolateOutcome, IsolateRequest, RefreshOutcome, Up
 use super::handle::RouterLoad;
 use super::snapshot::{RouterState, SnapshotCell};
 use super::traffic::{self, TrafficMemory};
-use super::{FleetError, FleetEvent, FleetObserver, FleetSettings};
+use super::{FleetError, FleetEvent, FleetObserver, FleetSettings, ISOLATION_LIST};
 use crate::model::{utc_parts, ActiveSession, RouterConfig, Secret};
 use crate::rng::Rng;
 use crate::router::{Client, RouterError};
@@ -294,10 +294,22 @@ impl RouterActor {
         self.refresh_lists(client, deadline)
     }
 
-    /// Re-reads sessions and secrets; publishes them with their events.
+    /// Re-reads sessions, secrets and the isolation list; publishes them with their events.
     fn refresh_lists(&mut self, client: &mut Client, deadline: Instant) -> Result<(), RouterError> {
         let sessions = self.timed(|| client.active_sessions(deadline))?;
         let secrets = self.timed(|| client.secrets(deadline))?;
+        let isolation = match self.timed(|| client.address_list_entries(ISOLATION_LIST, deadline)) {
+            Ok(entries) => Some(entries),
+            Err(e) if e.is_connectivity_error() => return Err(e),
+            Err(e) => {
+                // The lists still publish; `isolated` then rests on the last good read.
+                log::warn!(
+                    "router {}: cannot read the {ISOLATION_LIST} address list: {e}",
+                    self.config.id
+                );
+                None
+            }
+        };
         let now = SystemTime::now();
         // An unchanged list keeps its `Arc`, so readers that cache what they built from it
         // (the HTTP layer's targets rows) can tell by pointer that nothing changed.
@@ -312,10 +324,15 @@ impl RouterActor {
         } else {
             Arc::new(secrets)
         };
+        let isolation = match isolation {
+            Some(entries) if *published.isolation != entries => Arc::new(entries),
+            _ => Arc::clone(&published.isolation),
+        };
         drop(published);
         self.cell.update(|s| {
             s.sessions = Arc::clone(&sessions);
             s.secrets = Arc::clone(&secrets);
+            s.isolation = Arc::clone(&isolation);
             s.last_poll_at = Some(now);
         });
         self.session_events(&sessions);

@@ -137,6 +137,7 @@ impl Command {
                 | Command::UpdateSecret(..)
                 | Command::DeleteSecret(..)
                 | Command::Kick(..)
+                | Command::Isolate(..)
         )
     }
 

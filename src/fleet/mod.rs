@@ -6,6 +6,7 @@
 mod actor;
 pub mod command;
 pub mod handle;
+pub mod index;
 pub mod snapshot;
 pub mod traffic;
 
@@ -13,6 +14,7 @@ pub use command::{
     IsolateOutcome, IsolateRequest, RefreshOutcome, TrafficReading, TrafficSource, UpdateOutcome,
 };
 pub use handle::{RouterHandle, RouterLoad};
+pub use index::{FleetIndex, RouterIndex, UserEntry, UserStatus};
 pub use snapshot::{RouterSnapshot, RouterState};
 
 use crate::model::{ActiveSession, RouterConfig, RouterId, Secret};
@@ -27,6 +29,9 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// The firewall address list that holds isolated (cut-off) customers' addresses.
+pub const ISOLATION_LIST: &str = "ISOLATED";
 
 /// Timeouts and sizes shared by every router thread.
 #[derive(Debug, Clone)]
@@ -333,6 +338,8 @@ pub struct Fleet {
     released: Receiver<()>,
     observer: Arc<dyn FleetObserver>,
     routers: RwLock<BTreeMap<RouterId, RouterEntry>>,
+    /// Per-router user indexes, rebuilt when a router publishes new lists.
+    index: index::IndexCache,
 }
 
 impl Fleet {
@@ -345,6 +352,7 @@ impl Fleet {
             released,
             observer,
             routers: RwLock::new(BTreeMap::new()),
+            index: index::IndexCache::default(),
         }
     }
 
@@ -379,6 +387,16 @@ impl Fleet {
     /// Every router's latest snapshot, by id.
     pub fn snapshots(&self) -> Vec<Arc<RouterSnapshot>> {
         self.read().values().map(|e| e.handle.snapshot()).collect()
+    }
+
+    /// The fleet-wide user index, from every router's cached lists (no router round trip).
+    pub fn index(&self) -> FleetIndex {
+        self.index.fleet(&self.snapshots())
+    }
+
+    /// The user index of router `id`, from its cached lists.
+    pub fn router_index(&self, id: RouterId) -> Result<Arc<RouterIndex>, FleetError> {
+        Ok(self.index.router(&self.get(id)?.snapshot()))
     }
 
     pub fn len(&self) -> usize {
@@ -492,12 +510,9 @@ impl Fleet {
     fn spawn(&self, config: RouterConfig) -> RouterEntry {
         let (commands_tx, commands_rx) = bounded(self.settings.queue_capacity);
         let (stop_tx, stop_rx) = bounded::<()>(0);
-        let cell = Arc::new(SnapshotCell::new(RouterSnapshot::new(
-            config.id,
-            &config.name,
-            &config.host,
-            config.port,
-        )));
+        let mut first = RouterSnapshot::new(config.id, &config.name, &config.host, config.port);
+        first.username = config.username.clone();
+        let cell = Arc::new(SnapshotCell::new(first));
         let load = Arc::new(handle::RouterLoad::default());
         let handle = Arc::new(RouterHandle {
             id: config.id,

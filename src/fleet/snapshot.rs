@@ -3,7 +3,7 @@
 //! HTTP threads never wait on a router thread for cached data: they clone an `Arc` under a
 //! read lock held for a few nanoseconds.
 
-use crate::model::{ActiveSession, Resource, RouterId, Secret};
+use crate::model::{ActiveSession, AddressListEntry, Resource, RouterId, Secret};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
@@ -32,6 +32,8 @@ pub struct RouterSnapshot {
     pub name: String,
     pub host: String,
     pub port: u16,
+    /// The login the engine uses on this router (never its password).
+    pub username: String,
     pub state: RouterState,
     pub since: SystemTime,
     pub last_error: Option<String>,
@@ -45,6 +47,8 @@ pub struct RouterSnapshot {
     pub resource_at: Option<SystemTime>,
     pub sessions: Arc<Vec<ActiveSession>>,
     pub secrets: Arc<Vec<Secret>>,
+    /// The entries of the isolation address list (`ISOLATED`), read with every poll.
+    pub isolation: Arc<Vec<AddressListEntry>>,
     pub last_poll_at: Option<SystemTime>,
     pub rtt_ms: Option<f64>,
     pub reconnects: u64,
@@ -57,6 +61,7 @@ impl RouterSnapshot {
             name: name.to_owned(),
             host: host.to_owned(),
             port,
+            username: String::new(),
             state: RouterState::Connecting,
             since: SystemTime::now(),
             last_error: None,
@@ -67,6 +72,7 @@ impl RouterSnapshot {
             resource_at: None,
             sessions: Arc::new(Vec::new()),
             secrets: Arc::new(Vec::new()),
+            isolation: Arc::new(Vec::new()),
             last_poll_at: None,
             rtt_ms: None,
             reconnects: 0,

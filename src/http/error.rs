@@ -1,7 +1,8 @@
 //! API errors and the one place that maps every failure to an HTTP status and code.
 
 use crate::fleet::FleetError;
-use serde_json::json;
+use crate::model::RouterId;
+use serde_json::{json, Value};
 
 /// An error answer: status, machine code, human message, optional field and headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +12,8 @@ pub struct ApiError {
     pub message: String,
     pub field: Option<String>,
     pub retry_after: Option<u32>,
+    /// More body fields, beside `error` and `code` (e.g. `candidates`, Go's `next_retry`).
+    pub extra: Vec<(&'static str, Value)>,
 }
 
 impl ApiError {
@@ -21,6 +24,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             retry_after: None,
+            extra: Vec::new(),
         }
     }
 
@@ -36,15 +40,39 @@ impl ApiError {
         ApiError::new(404, "not_found", "no such route")
     }
 
+    /// 400 `router_id_required`: the router could not be told from what the fleet knows.
+    pub fn router_id_required(why: &str, candidates: &[RouterId]) -> Self {
+        let listed: Vec<String> = candidates.iter().map(|id| id.0.to_string()).collect();
+        let message = if listed.is_empty() {
+            format!("router_id is required: {why}")
+        } else {
+            format!(
+                "router_id is required: {why}; candidates {}",
+                listed.join(", ")
+            )
+        };
+        ApiError {
+            field: Some("router_id".into()),
+            extra: vec![(
+                "candidates",
+                Value::from(candidates.iter().map(|id| id.0).collect::<Vec<u64>>()),
+            )],
+            ..ApiError::new(400, "router_id_required", message)
+        }
+    }
+
     pub fn unauthorized() -> Self {
         ApiError::new(401, "unauthorized", "missing or wrong X-App-Key header")
     }
 
-    /// The JSON body `{"error", "code"[, "field"]}`.
-    pub fn body(&self) -> serde_json::Value {
+    /// The JSON body `{"error", "code"[, "field"]}` and any extra fields.
+    pub fn body(&self) -> Value {
         let mut body = json!({"error": self.message, "code": self.code});
         if let Some(field) = &self.field {
             body["field"] = json!(field);
+        }
+        for (name, value) in &self.extra {
+            body[*name] = value.clone();
         }
         body
     }

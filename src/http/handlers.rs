@@ -3,17 +3,21 @@
 //! Handlers validate every input before anything reaches a router, read cached data from
 //! snapshots, and send changes through `RouterHandle`. They never see a RouterOS word.
 
+use super::dto;
 use super::error::ApiError;
 use super::request::{percent_decode, ApiRequest, JsonBody};
 use super::routes::Params;
 use super::validate;
 use super::{ApiResponse, AppState};
-use crate::fleet::{IsolateRequest, RouterHandle, RouterSnapshot, RouterState, TrafficSource};
+use crate::fleet::{
+    IsolateRequest, RouterHandle, RouterIndex, RouterSnapshot, RouterState, TrafficSource,
+    UserEntry, ISOLATION_LIST,
+};
 use crate::model::{parse_duration_secs, rfc3339, RouterId};
 use crate::model::{NewSecret, SecretChanges};
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 type Reply = Result<ApiResponse, ApiError>;
 
@@ -41,8 +45,72 @@ fn user_param(params: &Params) -> Result<String, ApiError> {
     Ok(user)
 }
 
-fn opt_time(time: Option<SystemTime>) -> Value {
-    time.map(|t| json!(rfc3339(t))).unwrap_or(Value::Null)
+/// A JSON answer from a DTO.
+fn reply<T: Serialize>(status: u16, body: &T) -> Reply {
+    serde_json::to_string(body)
+        .map(|text| ApiResponse::raw_json(status, text))
+        .map_err(|e| ApiError::new(500, "internal", format!("cannot encode the answer: {e}")))
+}
+
+fn opt_time(time: Option<SystemTime>) -> Option<String> {
+    time.map(rfc3339)
+}
+
+/// What a write without `router_id` is about, to find its router from the fleet index.
+enum Target<'a> {
+    /// Nothing to look up (a new secret): only a one-router fleet decides.
+    Anything,
+    /// A user whose secret must be on the router.
+    Secret(&'a str),
+    /// A user with a secret or a live session there (kick).
+    User(&'a str),
+    /// An address live, assigned or isolated there.
+    Address(&'a str),
+}
+
+/// The router a write goes to: `router_id` when given; else the only router of a
+/// one-router fleet; else the one router the cached lists point at. Never a guess.
+fn resolve_router(
+    state: &AppState,
+    explicit: Option<u64>,
+    target: Target,
+) -> Result<RouterId, ApiError> {
+    if let Some(id) = explicit {
+        return Ok(RouterId(id));
+    }
+    let ids: Vec<RouterId> = state.fleet.snapshots().iter().map(|s| s.id).collect();
+    if let [only] = ids.as_slice() {
+        return Ok(*only);
+    }
+    let pick = |candidates: Vec<RouterId>, what: String| match candidates.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(ApiError::router_id_required(
+            &format!("no router holds {what}"),
+            &[],
+        )),
+        several => Err(ApiError::router_id_required(
+            &format!("{what} is on {} routers", several.len()),
+            several,
+        )),
+    };
+    match target {
+        Target::Anything => Err(ApiError::router_id_required(
+            &format!("the fleet has {} routers", ids.len()),
+            &ids,
+        )),
+        Target::Secret(user) => pick(
+            state.fleet.index().routers_with_secret(user),
+            format!("user {user:?}"),
+        ),
+        Target::User(user) => pick(
+            state.fleet.index().routers_with_user(user),
+            format!("user {user:?}"),
+        ),
+        Target::Address(ip) => pick(
+            state.fleet.index().routers_with_address(ip),
+            format!("address {ip}"),
+        ),
+    }
 }
 
 pub fn health(state: &AppState, _: &ApiRequest, _: &Params) -> Reply {
@@ -51,44 +119,43 @@ pub fn health(state: &AppState, _: &ApiRequest, _: &Params) -> Reply {
         .iter()
         .filter(|s| s.state == RouterState::Online)
         .count();
-    Ok(ApiResponse::json(
+    reply(
         200,
-        &json!({
-            "status": "ok",
-            "version": env!("CARGO_PKG_VERSION"),
-            "routers_total": snapshots.len(),
-            "routers_online": online,
-            "uptime_s": state.started.elapsed().as_secs(),
-        }),
-    ))
+        &dto::HealthBody {
+            status: "ok",
+            muscle: "alive",
+            version: env!("CARGO_PKG_VERSION"),
+            routers_total: snapshots.len(),
+            routers_online: online,
+            uptime_s: state.started.elapsed().as_secs(),
+        },
+    )
 }
 
-fn router_json(s: &RouterSnapshot) -> Value {
-    json!({
-        "id": s.id.0,
-        "name": s.name,
-        "host": s.host,
-        "port": s.port,
-        "state": s.state.as_str(),
-        "since": rfc3339(s.since),
-        "last_error": s.last_error,
-        "identity": s.identity,
-        "version": s.resource.as_ref().map(|r| r.version.clone()),
-        "board": s.resource.as_ref().map(|r| r.board_name.clone()),
-        "active_sessions": s.sessions.len(),
-        "last_poll_at": opt_time(s.last_poll_at),
-        "rtt_ms": s.rtt_ms.map(|ms| (ms * 100.0).round() / 100.0),
-    })
+fn router_row(s: &RouterSnapshot) -> dto::RouterRow<'_> {
+    dto::RouterRow {
+        id: s.id.0,
+        name: &s.name,
+        host: &s.host,
+        port: s.port,
+        username: &s.username,
+        state: s.state.as_str(),
+        since: rfc3339(s.since),
+        last_error: s.last_error.as_deref(),
+        identity: s.identity.as_deref(),
+        version: s.resource.as_ref().map(|r| r.version.as_str()),
+        board: s.resource.as_ref().map(|r| r.board_name.as_str()),
+        active_sessions: s.sessions.len(),
+        last_poll_at: opt_time(s.last_poll_at),
+        rtt_ms: s.rtt_ms.map(|ms| (ms * 100.0).round() / 100.0),
+    }
 }
 
+/// A bare array of routers, as the Go engine answered.
 pub fn routers(state: &AppState, _: &ApiRequest, _: &Params) -> Reply {
-    let routers: Vec<Value> = state
-        .fleet
-        .snapshots()
-        .iter()
-        .map(|s| router_json(s))
-        .collect();
-    Ok(ApiResponse::json(200, &json!({ "routers": routers })))
+    let snapshots = state.fleet.snapshots();
+    let rows: Vec<dto::RouterRow> = snapshots.iter().map(|s| router_row(s)).collect();
+    reply(200, &rows)
 }
 
 pub fn routers_reload(state: &AppState, _: &ApiRequest, _: &Params) -> Reply {
@@ -99,10 +166,14 @@ pub fn routers_reload(state: &AppState, _: &ApiRequest, _: &Params) -> Reply {
             format!("cannot read the router registry: {e}"),
         )
     })?;
-    Ok(ApiResponse::json(
+    reply(
         200,
-        &json!({"added": report.added, "removed": report.removed, "restarted": report.restarted}),
-    ))
+        &dto::ReloadBody {
+            added: report.added,
+            removed: report.removed,
+            restarted: report.restarted,
+        },
+    )
 }
 
 pub fn monitoring_targets(state: &AppState, _: &ApiRequest, _: &Params) -> Reply {
@@ -110,6 +181,36 @@ pub fn monitoring_targets(state: &AppState, _: &ApiRequest, _: &Params) -> Reply
         200,
         state.targets.body(&state.fleet.snapshots()),
     ))
+}
+
+/// `10s`, `1s`, `500ms`: the poll interval as Go's `next_retry` wrote it.
+fn duration_text(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 && duration.as_secs() > 0 {
+        format!("{}s", duration.as_secs())
+    } else {
+        format!("{}ms", duration.as_millis())
+    }
+}
+
+/// 503 before the first poll, with Go's `status` and `next_retry` beside `error` and `code`.
+fn no_data_yet(state: &AppState, id: RouterId, snapshot: &RouterSnapshot) -> ApiError {
+    let interval = state.fleet.settings().poll_interval;
+    let reason = snapshot
+        .last_error
+        .clone()
+        .unwrap_or_else(|| "not polled yet".into());
+    ApiError {
+        retry_after: Some(interval.as_secs().clamp(1, u64::from(u32::MAX)) as u32),
+        extra: vec![
+            ("status", "No data yet".into()),
+            ("next_retry", duration_text(interval).into()),
+        ],
+        ..ApiError::new(
+            503,
+            "no_data_yet",
+            format!("no data yet from router {id}: {reason}"),
+        )
+    }
 }
 
 pub fn router_health(state: &AppState, request: &ApiRequest, params: &Params) -> Reply {
@@ -131,103 +232,94 @@ pub fn router_health(state: &AppState, request: &ApiRequest, params: &Params) ->
         let snapshot = handle.snapshot();
         match (&snapshot.resource, snapshot.resource_at) {
             (Some(resource), Some(at)) => (resource.clone(), at),
-            _ => {
-                let reason = snapshot
-                    .last_error
-                    .clone()
-                    .unwrap_or_else(|| "not polled yet".into());
-                return Err(crate::fleet::FleetError::Offline(reason).into());
-            }
+            _ => return Err(no_data_yet(state, id, &snapshot)),
         }
     };
-    Ok(ApiResponse::json(
+    reply(
         200,
-        &json!({
-            "router_id": id.0,
-            "cpu_load": resource.cpu_load,
-            "memory_used": resource.total_memory.saturating_sub(resource.free_memory),
-            "memory_total": resource.total_memory,
-            "uptime": resource.uptime,
-            "uptime_s": parse_duration_secs(&resource.uptime),
-            "board": resource.board_name,
-            "version": resource.version,
-            "architecture": resource.architecture_name,
-            "sampled_at": rfc3339(sampled_at),
-            "live": live,
-        }),
-    ))
+        &dto::RouterHealthBody {
+            uptime: &resource.uptime,
+            cpu: resource.cpu_load.to_string(),
+            total_memory: resource.total_memory,
+            free_memory: resource.free_memory,
+            board_name: &resource.board_name,
+            version: &resource.version,
+            router_id: id.0,
+            cpu_load: resource.cpu_load,
+            memory_used: resource.total_memory.saturating_sub(resource.free_memory),
+            memory_total: resource.total_memory,
+            uptime_s: parse_duration_secs(&resource.uptime),
+            board: &resource.board_name,
+            architecture: &resource.architecture_name,
+            sampled_at: rfc3339(sampled_at),
+            live,
+        },
+    )
 }
 
-/// One row of the users table, built from a secret and its live session.
-struct UserRow {
-    name: String,
-    status: &'static str,
-    ip: Option<String>,
-    uptime: Option<String>,
-    uptime_s: Option<u64>,
-    profile: String,
-    service: String,
-    caller_id: Option<String>,
-    comment: String,
-}
-
-impl UserRow {
-    fn to_json(&self) -> Value {
-        json!({
-            "name": self.name, "status": self.status, "ip": self.ip, "uptime": self.uptime,
-            "uptime_s": self.uptime_s, "profile": self.profile, "service": self.service,
-            "caller_id": self.caller_id, "comment": self.comment,
-        })
+fn user_row(user: &UserEntry) -> dto::UserRow<'_> {
+    dto::UserRow {
+        username: &user.username,
+        status: user.status().as_str(),
+        ip: user.ip.as_deref(),
+        uptime: user.uptime.as_deref(),
+        profile: Some(user.profile.as_str()).filter(|p| !p.is_empty()),
+        name: &user.username,
+        online: user.online,
+        disabled: user.disabled,
+        isolated: user.isolated,
+        uptime_s: user.uptime.as_deref().and_then(parse_duration_secs),
+        service: &user.service,
+        caller_id: user.caller_id.as_deref(),
+        comment: &user.comment,
     }
 }
 
-fn user_rows(snapshot: &RouterSnapshot) -> Vec<UserRow> {
-    let mut sessions: std::collections::HashMap<&str, &crate::model::ActiveSession> = snapshot
-        .sessions
-        .iter()
-        .map(|s| (s.name.as_str(), s))
+fn index_row<'a>(router: &'a RouterIndex, user: &'a UserEntry) -> dto::IndexRow<'a> {
+    dto::IndexRow {
+        router_id: router.router_id.0,
+        router_name: &router.router_name,
+        username: &user.username,
+        online: user.online,
+        ip: user.ip.as_deref(),
+        profile: &user.profile,
+        uptime: user.uptime.as_deref(),
+        disabled: user.disabled,
+        isolated: user.isolated,
+        status: user.status().as_str(),
+    }
+}
+
+/// `GET /users/:user`: every router holding that user, from the cached lists.
+pub fn user_lookup(state: &AppState, _: &ApiRequest, params: &Params) -> Reply {
+    let user = user_param(params)?;
+    let index = state.fleet.index();
+    let holders = index.holders(&user);
+    if holders.is_empty() {
+        return Err(ApiError::new(
+            404,
+            "user_not_found",
+            format!("no router holds user {user:?}"),
+        ));
+    }
+    let rows: Vec<dto::IndexRow> = holders.into_iter().map(|(r, u)| index_row(r, u)).collect();
+    reply(200, &rows)
+}
+
+/// `GET /users?ip=A`: who holds address A now (live session, else static address).
+pub fn users_by_address(state: &AppState, request: &ApiRequest, _: &Params) -> Reply {
+    let ip = match request.query("ip") {
+        None | Some("") => return Err(ApiError::field("ip", "Query param 'ip' required")),
+        Some(ip) => ip.to_owned(),
+    };
+    validate::ipv4("ip", &ip)?;
+    let index = state.fleet.index();
+    let rows: Vec<dto::IndexRow> = index
+        .at_address(&ip)
+        .into_iter()
+        .map(|(r, u)| index_row(r, u))
         .collect();
-    let mut rows = Vec::with_capacity(snapshot.secrets.len());
-    for secret in snapshot.secrets.iter() {
-        let session = sessions.remove(secret.name.as_str());
-        let status = match (session, secret.disabled) {
-            (Some(_), _) => "connected",
-            (None, true) => "disabled",
-            (None, false) => "offline",
-        };
-        rows.push(UserRow {
-            name: secret.name.clone(),
-            status,
-            ip: session.map(|s| s.address.clone()).filter(|a| !a.is_empty()),
-            uptime: session.map(|s| s.uptime.clone()),
-            uptime_s: session.and_then(|s| parse_duration_secs(&s.uptime)),
-            profile: secret.profile.clone(),
-            service: if secret.service.is_empty() {
-                "any".into()
-            } else {
-                secret.service.clone()
-            },
-            caller_id: session
-                .map(|s| s.caller_id.clone())
-                .filter(|c| !c.is_empty()),
-            comment: secret.comment.clone(),
-        });
-    }
-    // Sessions without a local secret (e.g. RADIUS users) are connected users too.
-    for session in sessions.into_values() {
-        rows.push(UserRow {
-            name: session.name.clone(),
-            status: "connected",
-            ip: Some(session.address.clone()).filter(|a| !a.is_empty()),
-            uptime: Some(session.uptime.clone()),
-            uptime_s: parse_duration_secs(&session.uptime),
-            profile: String::new(),
-            service: session.service.clone(),
-            caller_id: Some(session.caller_id.clone()).filter(|c| !c.is_empty()),
-            comment: String::new(),
-        });
-    }
-    rows
+    reply(200, &rows)
 }
 
 fn positive_query(
@@ -251,40 +343,66 @@ fn positive_query(
     }
 }
 
-fn ip_sort_key(ip: &Option<String>) -> (u8, u32) {
-    match ip
-        .as_deref()
-        .and_then(|a| a.parse::<std::net::Ipv4Addr>().ok())
-    {
+fn ip_sort_key(ip: Option<&str>) -> (u8, u32) {
+    match ip.and_then(|a| a.parse::<std::net::Ipv4Addr>().ok()) {
         Some(addr) => (0, u32::from(addr)),
         None => (1, 0),
     }
 }
 
+/// The `Link` header of a page: `first`, `prev`, `next`, `last`, each the request's own
+/// path and query with `page` and `per_page` replaced.
+fn link_header(request: &ApiRequest, page: usize, per_page: usize, total: usize) -> String {
+    let last = total.div_ceil(per_page).max(1);
+    let url = |n: usize| {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (key, value) in &request.query {
+            if key != "page" && key != "per_page" {
+                query.append_pair(key, value);
+            }
+        }
+        query.append_pair("page", &n.to_string());
+        query.append_pair("per_page", &per_page.to_string());
+        format!("<{}?{}>", request.path, query.finish())
+    };
+    let mut links = vec![format!("{}; rel=\"first\"", url(1))];
+    if page > 1 {
+        links.push(format!("{}; rel=\"prev\"", url((page - 1).min(last))));
+    }
+    if page < last {
+        links.push(format!("{}; rel=\"next\"", url(page + 1)));
+    }
+    links.push(format!("{}; rel=\"last\"", url(last)));
+    links.join(", ")
+}
+
+/// `GET /router/:id/users`: a bare array of every user, as Go answered; with `page` or
+/// `per_page`, that page, and the totals in `X-Total-Count` and `Link`.
 pub fn router_users(state: &AppState, request: &ApiRequest, params: &Params) -> Reply {
     let id = router_id_param(params)?;
-    let handle = handle_for(state, id)?;
+    let index = state.fleet.router_index(id)?;
     let status = match request.query("status") {
         None | Some("") => None,
-        Some(s @ ("connected" | "offline" | "disabled")) => Some(s.to_owned()),
+        Some(s @ ("connected" | "isolated" | "offline" | "disabled")) => Some(s.to_owned()),
         Some(other) => {
             return Err(ApiError::field(
                 "status",
-                format!("status must be connected, offline or disabled, got {other:?}"),
+                format!("status must be connected, isolated, offline or disabled, got {other:?}"),
             ))
         }
     };
     let q = request.query("q").unwrap_or_default().to_lowercase();
+    let paged = request.query("page").is_some() || request.query("per_page").is_some();
     let page = positive_query(request, "page", 1, 1_000_000)?;
     let per_page = positive_query(request, "per_page", 50, 1000)?;
     let sort = request
         .query("sort")
         .filter(|s| !s.is_empty())
         .unwrap_or("name");
-    if !["name", "status", "ip", "uptime", "profile"].contains(&sort) {
+    if !["name", "username", "status", "ip", "uptime", "profile"].contains(&sort) {
         return Err(ApiError::field(
             "sort",
-            "sort must be one of name, status, ip, uptime, profile",
+            "sort must be one of name, username, status, ip, uptime, profile",
         ));
     }
     let descending = match request.query("order") {
@@ -297,58 +415,80 @@ pub fn router_users(state: &AppState, request: &ApiRequest, params: &Params) -> 
             ))
         }
     };
-    let snapshot = handle.snapshot();
-    let mut rows: Vec<UserRow> = user_rows(&snapshot)
-        .into_iter()
-        .filter(|r| status.as_deref().is_none_or(|s| r.status == s))
-        .filter(|r| {
+    let mut rows: Vec<&UserEntry> = index
+        .users
+        .iter()
+        .filter(|u| match status.as_deref() {
+            None => true,
+            Some("disabled") => u.disabled,
+            Some(s) => u.status().as_str() == s,
+        })
+        .filter(|u| {
             q.is_empty()
-                || r.name.to_lowercase().contains(&q)
-                || r.ip.as_deref().is_some_and(|ip| ip.contains(&q))
-                || r.comment.to_lowercase().contains(&q)
+                || u.username.to_lowercase().contains(&q)
+                || u.ip.as_deref().is_some_and(|ip| ip.contains(&q))
+                || u.comment.to_lowercase().contains(&q)
         })
         .collect();
+    let by_name = |a: &&UserEntry, b: &&UserEntry| a.username.cmp(&b.username);
     match sort {
-        "status" => rows.sort_by(|a, b| a.status.cmp(b.status).then_with(|| a.name.cmp(&b.name))),
+        "status" => rows.sort_by(|a, b| {
+            a.status()
+                .as_str()
+                .cmp(b.status().as_str())
+                .then_with(|| by_name(a, b))
+        }),
         "ip" => rows.sort_by(|a, b| {
-            ip_sort_key(&a.ip)
-                .cmp(&ip_sort_key(&b.ip))
-                .then_with(|| a.name.cmp(&b.name))
+            ip_sort_key(a.ip.as_deref())
+                .cmp(&ip_sort_key(b.ip.as_deref()))
+                .then_with(|| by_name(a, b))
         }),
-        "uptime" => rows.sort_by(|a, b| {
-            a.uptime_s
-                .cmp(&b.uptime_s)
-                .then_with(|| a.name.cmp(&b.name))
+        "uptime" => rows.sort_by_cached_key(|u| {
+            (
+                u.uptime.as_deref().and_then(parse_duration_secs),
+                u.username.clone(),
+            )
         }),
-        "profile" => {
-            rows.sort_by(|a, b| a.profile.cmp(&b.profile).then_with(|| a.name.cmp(&b.name)))
-        }
-        _ => rows.sort_by(|a, b| a.name.cmp(&b.name)),
+        "profile" => rows.sort_by(|a, b| a.profile.cmp(&b.profile).then_with(|| by_name(a, b))),
+        _ => rows.sort_by(by_name),
     }
     if descending {
         rows.reverse();
     }
     let total = rows.len();
-    let start = (page - 1).saturating_mul(per_page).min(total);
-    let end = start.saturating_add(per_page).min(total);
-    let users: Vec<Value> = rows[start..end].iter().map(UserRow::to_json).collect();
-    Ok(ApiResponse::json(
-        200,
-        &json!({"router_id": id.0, "total": total, "page": page, "per_page": per_page, "users": users}),
-    ))
+    let (start, end) = if paged {
+        let start = (page - 1).saturating_mul(per_page).min(total);
+        (start, start.saturating_add(per_page).min(total))
+    } else {
+        (0, total)
+    };
+    let body: Vec<dto::UserRow> = rows[start..end].iter().map(|u| user_row(u)).collect();
+    let mut response = reply(200, &body)?;
+    response.headers.push(("X-Total-Count", total.to_string()));
+    if paged {
+        response
+            .headers
+            .push(("Link", link_header(request, page, per_page, total)));
+    }
+    Ok(response)
 }
 
 pub fn router_profiles(state: &AppState, _: &ApiRequest, params: &Params) -> Reply {
     let id = router_id_param(params)?;
     let profiles = handle_for(state, id)?.profiles()?;
-    let profiles: Vec<Value> = profiles
-        .iter()
-        .map(|p| json!({"name": p.name, "rate_limit": p.rate_limit}))
-        .collect();
-    Ok(ApiResponse::json(
+    reply(
         200,
-        &json!({"router_id": id.0, "profiles": profiles}),
-    ))
+        &dto::ProfileList {
+            router_id: id.0,
+            profiles: profiles
+                .iter()
+                .map(|p| dto::ProfileRow {
+                    name: &p.name,
+                    rate_limit: p.rate_limit.as_deref(),
+                })
+                .collect(),
+        },
+    )
 }
 
 fn source_name(source: TrafficSource) -> &'static str {
@@ -362,22 +502,28 @@ fn source_name(source: TrafficSource) -> &'static str {
 
 pub fn router_traffic(state: &AppState, request: &ApiRequest, params: &Params) -> Reply {
     let id = router_id_param(params)?;
-    let user = request.query("user").unwrap_or_default().to_owned();
+    let user = match request.query("user") {
+        None | Some("") => return Err(ApiError::field("user", "Query param 'user' required")),
+        Some(user) => user.to_owned(),
+    };
     validate::name("user", &user)?;
     let handle = handle_for(state, id)?;
     let reading = handle.traffic(&user)?;
-    Ok(ApiResponse::json(
+    reply(
         200,
-        &json!({
-            "router_id": id.0,
-            "user": reading.user,
-            "source": source_name(reading.source),
-            "queue": reading.queue,
-            "upload_bps": reading.upload_bps,
-            "download_bps": reading.download_bps,
-            "sampled_at": rfc3339(reading.sampled_at),
-        }),
-    ))
+        &dto::TrafficBody {
+            name: &reading.user,
+            rx: reading.download_bps,
+            tx: reading.upload_bps,
+            router_id: id.0,
+            user: &reading.user,
+            source: source_name(reading.source),
+            queue: reading.queue.as_deref(),
+            upload_bps: reading.upload_bps,
+            download_bps: reading.download_bps,
+            sampled_at: rfc3339(reading.sampled_at),
+        },
+    )
 }
 
 pub fn sync(state: &AppState, _: &ApiRequest, params: &Params) -> Reply {
@@ -393,10 +539,16 @@ pub fn sync(state: &AppState, _: &ApiRequest, params: &Params) -> Reply {
                 format!("router refreshed, but storing users failed: {e}"),
             )
         })?;
-    Ok(ApiResponse::json(
+    reply(
         200,
-        &json!({"router_id": id.0, "secrets": outcome.secrets.len(), "active": outcome.sessions.len(), "stored": stored}),
-    ))
+        &dto::SyncBody {
+            status: "Sync command sent",
+            router_id: id.0,
+            secrets: outcome.secrets.len(),
+            active: outcome.sessions.len(),
+            stored,
+        },
+    )
 }
 
 fn opt_validated(
@@ -413,7 +565,7 @@ fn opt_validated(
 
 pub fn secret_create(state: &AppState, request: &ApiRequest, _: &Params) -> Reply {
     let mut body = JsonBody::parse(&request.body)?;
-    let id = RouterId(body.required_id("router_id")?);
+    let router_id = body.opt_id("router_id")?;
     let user = body.required_string("user")?;
     validate::name("user", &user)?;
     let password = body.required_string("password")?;
@@ -429,17 +581,23 @@ pub fn secret_create(state: &AppState, request: &ApiRequest, _: &Params) -> Repl
         disabled: body.opt_bool("disabled")?,
     };
     body.finish()?;
+    let id = resolve_router(state, router_id, Target::Anything)?;
     let new_id = handle_for(state, id)?.add_secret(secret)?;
-    Ok(ApiResponse::json(
+    reply(
         201,
-        &json!({"router_id": id.0, "user": user, "id": new_id}),
-    ))
+        &dto::SecretCreatedBody {
+            status: "Secret Created",
+            user: &user,
+            router_id: id.0,
+            id: &new_id,
+        },
+    )
 }
 
 pub fn secret_update(state: &AppState, request: &ApiRequest, params: &Params) -> Reply {
     let user = user_param(params)?;
     let mut body = JsonBody::parse(&request.body)?;
-    let id = RouterId(body.required_id("router_id")?);
+    let router_id = body.opt_id("router_id")?;
     let changes = SecretChanges {
         password: opt_validated(&mut body, "password", validate::password)?,
         profile: opt_validated(&mut body, "profile", validate::name)?,
@@ -456,21 +614,30 @@ pub fn secret_update(state: &AppState, request: &ApiRequest, params: &Params) ->
             "nothing to change: give profile, password, disabled, comment, remote_ip or kick",
         ));
     }
+    let id = resolve_router(state, router_id, Target::Secret(&user))?;
+    let profile = changes.profile.clone();
     let outcome = handle_for(state, id)?.update_secret(&user, changes, kick)?;
-    Ok(ApiResponse::json(
+    reply(
         200,
-        &json!({"router_id": id.0, "user": user, "updated": outcome.updated, "kicked": outcome.kicked}),
-    ))
+        &dto::SecretUpdatedBody {
+            status: "Plan Updated",
+            user: &user,
+            profile: profile.as_deref(),
+            router_id: id.0,
+            updated: &outcome.updated,
+            kicked: outcome.kicked,
+        },
+    )
 }
 
-fn query_router_id(request: &ApiRequest) -> Result<RouterId, ApiError> {
-    let raw = request
-        .query("router_id")
-        .ok_or_else(|| ApiError::field("router_id", "router_id is required"))?;
+fn query_router_id(request: &ApiRequest) -> Result<Option<u64>, ApiError> {
+    let Some(raw) = request.query("router_id").filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
     raw.parse::<u64>()
         .ok()
         .filter(|&v| v > 0)
-        .map(RouterId)
+        .map(Some)
         .ok_or_else(|| {
             ApiError::field(
                 "router_id",
@@ -481,7 +648,7 @@ fn query_router_id(request: &ApiRequest) -> Result<RouterId, ApiError> {
 
 pub fn secret_delete(state: &AppState, request: &ApiRequest, params: &Params) -> Reply {
     let user = user_param(params)?;
-    let id = query_router_id(request)?;
+    let router_id = query_router_id(request)?;
     let kick = match request.query("kick") {
         None | Some("") | Some("0") | Some("false") => false,
         Some("1") | Some("true") => true,
@@ -492,29 +659,40 @@ pub fn secret_delete(state: &AppState, request: &ApiRequest, params: &Params) ->
             ))
         }
     };
+    let id = resolve_router(state, router_id, Target::Secret(&user))?;
     let kicked = handle_for(state, id)?.delete_secret(&user, kick)?;
-    Ok(ApiResponse::json(
+    reply(
         200,
-        &json!({"router_id": id.0, "user": user, "deleted": true, "kicked": kicked}),
-    ))
+        &dto::SecretDeletedBody {
+            router_id: id.0,
+            user: &user,
+            deleted: true,
+            kicked,
+        },
+    )
 }
 
 pub fn kick(state: &AppState, request: &ApiRequest, _: &Params) -> Reply {
     let mut body = JsonBody::parse(&request.body)?;
-    let id = RouterId(body.required_id("router_id")?);
+    let router_id = body.opt_id("router_id")?;
     let user = body.required_string("user")?;
     validate::name("user", &user)?;
     body.finish()?;
+    let id = resolve_router(state, router_id, Target::User(&user))?;
     let kicked = handle_for(state, id)?.kick(&user)?;
-    Ok(ApiResponse::json(
+    reply(
         200,
-        &json!({"router_id": id.0, "user": user, "kicked": kicked}),
-    ))
+        &dto::KickBody {
+            router_id: id.0,
+            user: &user,
+            kicked,
+        },
+    )
 }
 
 pub fn isolate(state: &AppState, request: &ApiRequest, _: &Params) -> Reply {
     let mut body = JsonBody::parse(&request.body)?;
-    let id = RouterId(body.required_id("router_id")?);
+    let router_id = body.opt_id("router_id")?;
     let action = body.required_string("action")?;
     let add = match action.as_str() {
         "add" => true,
@@ -529,12 +707,15 @@ pub fn isolate(state: &AppState, request: &ApiRequest, _: &Params) -> Reply {
     let ip = opt_validated(&mut body, "ip", validate::ipv4)?;
     let user = opt_validated(&mut body, "user", validate::name)?;
     let list = opt_validated(&mut body, "list", validate::list_name)?
-        .unwrap_or_else(|| "ISOLATED".to_owned());
+        .unwrap_or_else(|| ISOLATION_LIST.to_owned());
     let comment = opt_validated(&mut body, "comment", validate::comment)?;
     body.finish()?;
-    if ip.is_none() && user.is_none() {
-        return Err(ApiError::field("ip", "give ip or user"));
-    }
+    let target = match (&ip, &user) {
+        (Some(ip), _) => Target::Address(ip),
+        (None, Some(user)) => Target::User(user),
+        (None, None) => return Err(ApiError::field("ip", "give ip or user")),
+    };
+    let id = resolve_router(state, router_id, target)?;
     let outcome = handle_for(state, id)?.isolate(IsolateRequest {
         add,
         list: list.clone(),
@@ -542,19 +723,31 @@ pub fn isolate(state: &AppState, request: &ApiRequest, _: &Params) -> Reply {
         user,
         comment,
     })?;
-    Ok(ApiResponse::json(
+    reply(
         200,
-        &json!({"router_id": id.0, "action": action, "list": list, "address": outcome.address, "changed": outcome.changed}),
-    ))
+        &dto::IsolateBody {
+            status: "Isolation Updated",
+            ip: &outcome.address,
+            action: &action,
+            router_id: id.0,
+            list: &list,
+            address: &outcome.address,
+            changed: outcome.changed,
+        },
+    )
 }
 
 pub fn backup(state: &AppState, _: &ApiRequest, params: &Params) -> Reply {
     let id = router_id_param(params)?;
     let file = handle_for(state, id)?.backup()?;
-    Ok(ApiResponse::json(
+    reply(
         200,
-        &json!({"router_id": id.0, "file": file}),
-    ))
+        &dto::BackupBody {
+            status: "Backup created",
+            file: &file,
+            router_id: id.0,
+        },
+    )
 }
 
 pub fn metrics(state: &AppState, _: &ApiRequest, _: &Params) -> Reply {

@@ -195,6 +195,8 @@ fn run_endpoint(
         Endpoint::Routers => handlers::routers(state, request, params),
         Endpoint::RoutersReload => handlers::routers_reload(state, request, params),
         Endpoint::MonitoringTargets => handlers::monitoring_targets(state, request, params),
+        Endpoint::UsersByAddress => handlers::users_by_address(state, request, params),
+        Endpoint::UserLookup => handlers::user_lookup(state, request, params),
         Endpoint::RouterHealth => handlers::router_health(state, request, params),
         Endpoint::RouterUsers => handlers::router_users(state, request, params),
         Endpoint::RouterProfiles => handlers::router_profiles(state, request, params),
@@ -365,6 +367,7 @@ fn write_response(
     add("X-Request-Id", &request_id.to_string());
     if let Some(origin) = cors_origin {
         add("Access-Control-Allow-Origin", origin);
+        add("Access-Control-Expose-Headers", "X-Total-Count, Link");
         add("Vary", "Origin");
     }
     for (name, value) in &response.headers {

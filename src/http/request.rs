@@ -134,15 +134,22 @@ impl JsonBody {
 
     /// A positive integer id; accepts `7` and `"7"`.
     pub fn required_id(&mut self, name: &str) -> Result<u64, ApiError> {
+        self.opt_id(name)?
+            .ok_or_else(|| ApiError::field(name, format!("{name} is required")))
+    }
+
+    /// A positive integer id, `None` when absent or null; accepts `7` and `"7"`.
+    pub fn opt_id(&mut self, name: &str) -> Result<Option<u64>, ApiError> {
         let invalid = || ApiError::field(name, format!("{name} must be a positive integer"));
         match self.take(name) {
-            None => Err(ApiError::field(name, format!("{name} is required"))),
-            Some(Value::Number(n)) => n.as_u64().filter(|&v| v > 0).ok_or_else(invalid),
+            None => Ok(None),
+            Some(Value::Number(n)) => n.as_u64().filter(|&v| v > 0).map(Some).ok_or_else(invalid),
             Some(Value::String(s)) => s
                 .trim()
                 .parse::<u64>()
                 .ok()
                 .filter(|&v| v > 0)
+                .map(Some)
                 .ok_or_else(invalid),
             Some(_) => Err(invalid()),
         }

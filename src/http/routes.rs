@@ -9,6 +9,8 @@ pub enum Endpoint {
     Routers,
     RoutersReload,
     MonitoringTargets,
+    UsersByAddress,
+    UserLookup,
     RouterHealth,
     RouterUsers,
     RouterProfiles,
@@ -82,6 +84,18 @@ pub const ROUTES: &[Route] = &[
         "GET",
         "/api/v1/monitoring/targets",
         Endpoint::MonitoringTargets,
+        Access::AppKey,
+    ),
+    route(
+        "GET",
+        "/api/v1/users",
+        Endpoint::UsersByAddress,
+        Access::AppKey,
+    ),
+    route(
+        "GET",
+        "/api/v1/users/:user",
+        Endpoint::UserLookup,
         Access::AppKey,
     ),
     route(
@@ -234,6 +248,8 @@ mod tests {
         let table = [
             ("GET", "/api/v1/health", Some(Endpoint::Health)),
             ("GET", "/api/v1/router/7/users", Some(Endpoint::RouterUsers)),
+            ("GET", "/api/v1/users", Some(Endpoint::UsersByAddress)),
+            ("GET", "/api/v1/users/alice", Some(Endpoint::UserLookup)),
             ("POST", "/api/v1/router/7/backup", Some(Endpoint::Backup)),
             ("PUT", "/api/v1/secret/alice", Some(Endpoint::SecretUpdate)),
             (

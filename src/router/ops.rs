@@ -359,6 +359,22 @@ impl<S: Stream> Connection<S> {
             .collect())
     }
 
+    /// Every entry of one address list (`?list=NAME`), e.g. the isolation list.
+    pub fn address_list_entries(
+        &mut self,
+        list: &str,
+        deadline: Instant,
+    ) -> Result<Vec<AddressListEntry>, RouterError> {
+        let command = CommandBuilder::new("/ip/firewall/address-list/print")
+            .proplist(ADDRESS_LIST_PROPS)
+            .query_eq("list", encode_text(list)?);
+        Ok(self
+            .run(command, deadline)?
+            .iter()
+            .map(to_address_entry)
+            .collect())
+    }
+
     /// Adds an address-list entry and returns its `.id`.
     pub fn address_list_add(
         &mut self,

@@ -95,6 +95,9 @@ pub struct Answer {
     pub retry_after: Option<String>,
     pub allow: Option<String>,
     pub content_type: Option<String>,
+    /// `X-Total-Count` and `Link` (paged user lists).
+    pub total_count: Option<String>,
+    pub link: Option<String>,
 }
 
 impl TestEngine {
@@ -196,6 +199,8 @@ impl TestEngine {
         let retry_after = response.header("Retry-After").map(str::to_owned);
         let allow = response.header("Allow").map(str::to_owned);
         let content_type = response.header("Content-Type").map(str::to_owned);
+        let total_count = response.header("X-Total-Count").map(str::to_owned);
+        let link = response.header("Link").map(str::to_owned);
         let text = response.into_string().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Answer {
@@ -205,6 +210,8 @@ impl TestEngine {
             retry_after,
             allow,
             content_type,
+            total_count,
+            link,
         }
     }
 

@@ -436,20 +436,17 @@ mod tests {
         let doc = document();
         let list = json!({ "$ref": "#/components/schemas/RouterList" });
         let mut router = json!({
-            "id": 1, "name": "sim-1", "host": "127.0.0.1", "port": 40001, "state": "online",
-            "since": "2026-11-29T17:20:00Z", "last_error": null, "identity": null,
-            "version": null, "board": null, "active_sessions": 0, "last_poll_at": null,
-            "rtt_ms": null
+            "id": 1, "name": "sim-1", "host": "127.0.0.1", "port": 40001, "username": "admin",
+            "state": "online", "since": "2026-11-29T17:20:00Z", "last_error": null,
+            "identity": null, "version": null, "board": null, "active_sessions": 0,
+            "last_poll_at": null, "rtt_ms": null
         });
-        assert_eq!(
-            validate(&json!({ "routers": [router] }), &list, &doc),
-            Ok(())
-        );
+        assert_eq!(validate(&json!([router]), &list, &doc), Ok(()));
         router["last_poll_at"] = json!("soon");
         router["state"] = json!("up");
-        let error = validate(&json!({ "routers": [router] }), &list, &doc).expect_err("bad");
-        assert!(error.contains("/routers/0/state: "), "{error}");
-        assert!(error.contains("/routers/0/last_poll_at: "), "{error}");
+        let error = validate(&json!([router]), &list, &doc).expect_err("bad");
+        assert!(error.contains("/0/state: "), "{error}");
+        assert!(error.contains("/0/last_poll_at: "), "{error}");
     }
 
     #[test]
