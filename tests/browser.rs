@@ -1,5 +1,10 @@
 //! The dashboard and Swagger UI in a real headless chromium, against `net-engine demo`.
 //!
+//! The dashboard reads API v1's Go shapes (bare arrays, the users page's totals in the
+//! `X-Total-Count` and `Link` headers, health `cpu`/`total_memory`/`free_memory`/`uptime` text,
+//! traffic `rx`/`tx`), so every step below also proves those shapes are what the engine answers:
+//! a shape it cannot read leaves the page empty or logs a "dashboard bug", and the test fails.
+//!
 //! Needs Debian's `chromium` and `chromium-driver`: skipped (with a message) when they are
 //! missing, a failure when env `CI` is set. Leaves `dashboard.png` and `swagger.png` in the
 //! target directory for people to look at.
@@ -218,23 +223,73 @@ fn traffic_of_a_connected_user(browser: &Browser) -> Result<(String, usize), Str
 
 /// Waits for a success toast containing `text`; an error toast fails at once.
 fn wait_toast(browser: &Browser, text: &str) -> Result<(), String> {
+    wait_toast_any(browser, &[text])
+}
+
+/// Waits for a success toast containing one of `texts`; an error toast fails at once.
+fn wait_toast_any(browser: &Browser, texts: &[&str]) -> Result<(), String> {
     let deadline = std::time::Instant::now() + LONG;
     loop {
         if let Some(error) = browser.text("#toasts .toast.error")? {
             return Err(format!(
-                "waiting for a toast saying {text:?}: error toast: {error}"
+                "waiting for a toast saying {texts:?}: error toast: {error}"
             ));
         }
-        if browser.text("#toasts")?.unwrap_or_default().contains(text) {
+        let shown = browser.text("#toasts")?.unwrap_or_default();
+        if texts.iter().any(|text| shown.contains(text)) {
             return Ok(());
         }
         if std::time::Instant::now() > deadline {
             return Err(format!(
-                "timed out after {LONG:?} waiting for a toast saying {text:?}"
+                "timed out after {LONG:?} waiting for a toast saying {texts:?}"
             ));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Waits until the row `css` has `data-status` and `data-isolated` that `accept` takes.
+fn wait_row(
+    browser: &Browser,
+    css: &str,
+    what: &str,
+    accept: impl Fn(&str, &str) -> bool,
+) -> Result<(), String> {
+    browser.wait_for(&format!("{css}: {what}"), LONG, |browser| {
+        let status = browser.attributes(css, "data-status")?;
+        let isolated = browser.attributes(css, "data-isolated")?;
+        Ok(match (status.first(), isolated.first()) {
+            (Some(status), Some(isolated)) => accept(status, isolated).then_some(()),
+            _ => None,
+        })
+    })
+}
+
+/// Waits until the table holds only rows of `status` (or, when `may_be_empty`, no rows).
+fn wait_all_rows_status(browser: &Browser, status: &str, may_be_empty: bool) -> Result<(), String> {
+    browser.wait_for(&format!("only {status} rows"), SHORT, |browser| {
+        let pressed = browser.attributes(
+            &format!("#status-filter button[data-status='{status}']"),
+            "aria-pressed",
+        )?;
+        let statuses = browser.attributes("#sessions-body tr[data-user]", "data-status")?;
+        let empty_shown = browser.find("#sessions-body tr.empty")?.is_some();
+        let loading = browser.text("#page-info")?.unwrap_or_default() == "Loading…";
+        let settled = pressed.first().map(String::as_str) == Some("true") && !loading;
+        let only = !statuses.is_empty() && statuses.iter().all(|s| s == status);
+        Ok((settled && (only || (may_be_empty && empty_shown))).then_some(()))
+    })
+}
+
+/// Whether `text` reads like the page's own duration format: `9d 3h 4m`, `4m 5s`, `12s`.
+fn is_formatted_duration(text: &str) -> bool {
+    !text.is_empty()
+        && text.split(' ').all(|part| {
+            let (number, unit) = part.split_at(part.len().saturating_sub(1));
+            !number.is_empty()
+                && number.chars().all(|c| c.is_ascii_digit())
+                && ["d", "h", "m", "s"].contains(&unit)
+        })
 }
 
 /// The `n` in "Showing a–b of n".
@@ -326,6 +381,10 @@ fn check_dashboard(browser: &Browser, target: &Target) -> Result<(), String> {
             format!("{name} shows {value:?}")
         })?;
     }
+    // `uptime` comes as RouterOS text ("1w2d3h4m5s"); the page shows it parsed ("9d 3h 4m").
+    ensure(is_formatted_duration(&uptime), || {
+        format!("uptime {uptime:?} is not a parsed duration")
+    })?;
     println!(
         "health: cpu {cpu}, memory {memory}, uptime {uptime}, version {version}, board {board}"
     );
@@ -340,6 +399,14 @@ fn check_dashboard(browser: &Browser, target: &Target) -> Result<(), String> {
     }
     wait_page_info(browser, &format!("Showing 1–25 of {total}"))?;
     let first_page = row_names(browser)?;
+    let statuses = browser.attributes("#sessions-body tr[data-user]", "data-status")?;
+    ensure(
+        statuses
+            .iter()
+            .all(|s| ["connected", "isolated", "offline"].contains(&s.as_str())),
+        || format!("statuses outside Go's values: {statuses:?}"),
+    )?;
+    browser.requested_urls()?;
 
     browser.click("#page-next")?;
     wait_page_info(browser, &format!("Showing 26–50 of {total}"))?;
@@ -348,6 +415,28 @@ fn check_dashboard(browser: &Browser, target: &Target) -> Result<(), String> {
         second_page.len() == 25 && second_page.iter().all(|name| !first_page.contains(name)),
         || format!("page 2 {second_page:?} overlaps page 1 {first_page:?}"),
     )?;
+    let urls = browser.requested_urls()?;
+    ensure(
+        urls.iter()
+            .any(|url| url.contains("/users?page=2&per_page=25&")),
+        || format!("no request for page 2 with page/per_page: {urls:?}"),
+    )?;
+
+    // The last page (from the `Link` header's rel="last"), where there is no next page.
+    if total > 25 {
+        browser.click("#page-last")?;
+        let last_start = (total - 1) / 25 * 25 + 1;
+        wait_page_info(browser, &format!("Showing {last_start}–{total} of {total}"))?;
+        let next_disabled = browser.execute(
+            "return document.getElementById('page-next').disabled;",
+            vec![],
+        )?;
+        ensure(next_disabled == json!(true), || {
+            "page-next is enabled on the last page".to_string()
+        })?;
+        browser.click("#page-first")?;
+        wait_page_info(browser, &format!("Showing 1–25 of {total}"))?;
+    }
 
     browser.click("#page-size option[value='10']")?;
     wait_page_info(browser, &format!("Showing 1–10 of {total}"))?;
@@ -383,6 +472,10 @@ fn check_dashboard(browser: &Browser, target: &Target) -> Result<(), String> {
     browser.type_into("#search", "")?;
     wait_page_info(browser, &format!("Showing 1–25 of {total}"))?;
 
+    // Go's status filter values: offline rows only (the demo may have none).
+    browser.click("#status-filter button[data-status='offline']")?;
+    wait_all_rows_status(browser, "offline", true)?;
+
     // Live traffic of a connected user: the canvas receives points every second.
     browser.click("#status-filter button[data-status='connected']")?;
     browser.wait_for("connected users", SHORT, |browser| {
@@ -414,17 +507,60 @@ fn check_dashboard(browser: &Browser, target: &Target) -> Result<(), String> {
     println!("screenshot: {}", screenshot.display());
     browser.click("#traffic-close")?;
 
-    // Actions on the router and on a user answer with a confirmation.
-    browser.click(&format!(
-        "#sessions-body tr[data-user='{user}'] [data-menu]"
-    ))?;
+    // Actions on a user answer with a confirmation, and the row follows. The table shows all
+    // statuses, narrowed to this user, so the row stays in view while it changes.
+    browser.click("#status-filter button[data-status='']")?;
+    browser.type_into("#search", user)?;
+    let row = format!("#sessions-body tr[data-user='{user}']");
+    browser.wait_for(&format!("{user} alone in view"), SHORT, |browser| {
+        let shown = total_shown(browser).unwrap_or(usize::MAX);
+        Ok((shown < total && row_names(browser)?.contains(user)).then_some(()))
+    })?;
+    browser.click(&format!("{row} [data-menu]"))?;
     browser.click("#row-menu [data-action='isolate']")?;
     wait_toast(browser, "isolated")?;
-    browser.click(&format!(
-        "#sessions-body tr[data-user='{user}'] [data-menu]"
-    ))?;
+    wait_row(browser, &row, "status isolated", |status, isolated| {
+        status == "isolated" && isolated == "true"
+    })?;
+    browser.click("#status-filter button[data-status='isolated']")?;
+    wait_all_rows_status(browser, "isolated", false)?;
+    ensure(row_names(browser)?.contains(user), || {
+        format!("{user} missing under the isolated filter")
+    })?;
+    browser.click(&format!("{row} [data-menu]"))?;
     browser.click("#row-menu [data-action='unisolate']")?;
     wait_toast(browser, "restored")?;
+    browser.wait_for(
+        &format!("{user} to leave the isolated filter"),
+        LONG,
+        |browser| Ok((!row_names(browser)?.contains(user)).then_some(())),
+    )?;
+    browser.click("#status-filter button[data-status='']")?;
+    wait_row(browser, &row, "status not isolated", |status, isolated| {
+        status != "isolated" && isolated == "false"
+    })?;
+
+    // Kick: only offered while the user has a live session (the demo's sessions come and go).
+    let online = browser.attributes(&row, "data-online")?;
+    if online.first().map(String::as_str) == Some("true") {
+        browser.click(&format!("{row} [data-menu]"))?;
+        browser.click("#row-menu [data-action='kick']")?;
+        browser.wait_visible("#confirm-dialog", SHORT)?;
+        browser.click("#confirm-ok")?;
+        wait_toast_any(
+            browser,
+            &[
+                &format!("{user} disconnected"),
+                &format!("{user} had no live session"),
+            ],
+        )?;
+    } else {
+        println!("{user} went offline before the kick; kick not exercised");
+    }
+    browser.type_into("#search", "")?;
+    wait_page_info(browser, &format!("Showing 1–25 of {total}"))?;
+
+    // Actions on the router.
     browser.click("#action-sync")?;
     wait_toast(browser, "Synced")?;
     browser.click("#action-backup")?;

@@ -2,6 +2,12 @@
 // another origin. It talks to REST API v1 with the key kept in sessionStorage. Big tables stay
 // fast because filtering, sorting and paging happen on the server: at most one page of rows
 // (100) is ever in the DOM, whatever the number of sessions on the router.
+//
+// API v1 answers the Go engine's shapes (see docs/go-compat.md) with net-engine's fields beside
+// them, and this page reads those shapes: `/routers` and `/router/:id/users` are bare arrays
+// (a page of users carries its total in `X-Total-Count` and its neighbours in `Link`), health
+// has `cpu` as a string, `total_memory`/`free_memory`, `uptime` as RouterOS text and
+// `board_name`; traffic has `rx` = download and `tx` = upload in bits/s.
 (function () {
   'use strict';
 
@@ -26,6 +32,7 @@
       this.status = status;                 // 0 when the engine could not be reached
       this.code = body && body.code ? body.code : '';
       this.field = body && body.field ? body.field : '';
+      this.body = body || null;
       this.retryAfterMs = 0;
     }
     // Worth a quiet retry: the engine or the router may be back in a moment.
@@ -35,7 +42,8 @@
   }
 
   // `options.key` signs in with a key not yet kept; `options.signal` cancels a superseded read.
-  async function request(method, path, body, options) {
+  // Answers `{ data, headers }`; `request` below answers the body alone.
+  async function exchange(method, path, body, options) {
     const key = options && options.key !== undefined ? options.key : undefined;
     const headers = { 'Accept': 'application/json', 'X-App-Key': key === undefined ? state.key : key };
     const init = { method, headers, cache: 'no-store' };
@@ -68,7 +76,7 @@
     }
     if (response.ok) {
       setConnectionTrouble(false);
-      return data;
+      return { data, headers: response.headers };
     }
     const message = data && typeof data.error === 'string' ? data.error : `HTTP ${response.status}`;
     const error = new ApiError(response.status, data, message);
@@ -78,7 +86,37 @@
     throw error;
   }
 
+  async function request(method, path, body, options) {
+    return (await exchange(method, path, body, options)).data;
+  }
+
   const get = (path, signal) => request('GET', path, undefined, { signal });
+  const getWithHeaders = (path, signal) => exchange('GET', path, undefined, { signal });
+
+  // A list endpoint answers a bare JSON array; anything else is a contract break worth a loud
+  // console error (the Poller reports it as a dashboard bug and keeps the last good data).
+  function expectArray(data, what) {
+    if (!Array.isArray(data)) throw new TypeError(`${what}: expected a JSON array, got ${data === null ? 'null' : typeof data}`);
+    return data;
+  }
+
+  // `Link: <url>; rel="next", <url>; rel="last"` → { next: page, last: page, ... } (page numbers
+  // read from each URL's `page` parameter). An absent or unreadable header gives {}.
+  function parseLinkPages(header) {
+    const pages = {};
+    if (!header) return pages;
+    const pattern = /<([^>]*)>((?:\s*;\s*[^;,]+)*)/g;
+    let match;
+    while ((match = pattern.exec(header)) !== null) {
+      const rel = /;\s*rel\s*=\s*"?([^";]+)"?/i.exec(match[2]);
+      if (!rel) continue;
+      let page = NaN;
+      try { page = parseInt(new URL(match[1], location.href).searchParams.get('page') || '', 10); } catch (e) { /* bad URL */ }
+      if (!Number.isInteger(page) || page < 1) continue;
+      for (const name of rel[1].trim().toLowerCase().split(/\s+/)) pages[name] = page;
+    }
+    return pages;
+  }
   const post = (path, body) => request('POST', path, body === undefined ? {} : body);
 
   // Runs a task now and then every `intervalMs`. Transient failures (network, 5xx) are retried
@@ -145,10 +183,10 @@
     healthLoadedAt: 0,
     users: {
       page: 1, perPage: 25, sort: 'name', order: 'asc', q: '', status: '',
-      total: 0, rows: [], loaded: false, loading: false, error: null,
+      total: 0, lastPage: 1, hasPrev: false, hasNext: false, rows: [], loaded: false, loading: false, error: null,
     },
     highlightUser: '',
-    awaitUser: null, // { name, tries }: a user just added, until the list shows it
+    awaitUser: null, // { name, until(row), tries }: a change just made, until the list shows it
     traffic: null, // { routerId, user, points: [{t, up, down}], last }
     menuUser: null,
   };
@@ -207,6 +245,28 @@
     if (h > 0) return `${h}h ${m}m`;
     if (m > 0) return `${m}m ${s}s`;
     return `${s}s`;
+  }
+
+  // RouterOS duration text (`1w2d3h4m5s`, `3h4m5s`, `1d02:03:04`, `00:05:00`, `150ms`) in
+  // whole seconds; null when the text is not one.
+  function parseRouterOsDuration(text) {
+    if (typeof text !== 'string' || !text.trim()) return null;
+    let rest = text.trim();
+    let seconds = 0;
+    const clock = /(\d+):(\d{1,2}):(\d{1,2})(?:\.\d+)?$/.exec(rest);
+    if (clock) {
+      seconds += Number(clock[1]) * 3600 + Number(clock[2]) * 60 + Number(clock[3]);
+      rest = rest.slice(0, clock.index);
+    }
+    const units = { w: 604800, d: 86400, h: 3600, m: 60, s: 1, ms: 0.001 };
+    const part = /(\d+(?:\.\d+)?)(ms|w|d|h|m|s)/y;
+    let match;
+    while (rest && (match = part.exec(rest)) !== null) {
+      seconds += Number(match[1]) * units[match[2]];
+      if (part.lastIndex === rest.length) { rest = ''; break; }
+    }
+    if (rest) return null;
+    return Math.floor(seconds);
   }
 
   function formatAgo(timestamp) {
@@ -334,7 +394,7 @@
   });
 
   function applyRouters(data) {
-    state.routers = (data && Array.isArray(data.routers)) ? data.routers : [];
+    state.routers = expectArray(data, 'GET /routers');
     state.routersLoaded = true;
     const known = state.routers.some((router) => router.id === state.routerId);
     if (!known && state.routers.length > 0) {
@@ -466,21 +526,35 @@
         if (meter) meter.style.width = '0';
       }
     } else {
-      const memoryPercent = health.memory_total > 0 ? (100 * health.memory_used) / health.memory_total : 0;
-      setStat('health-cpu', `${health.cpu_load}%`, '', health.cpu_load);
-      setStat('health-memory', `${formatBytes(health.memory_used)} / ${formatBytes(health.memory_total)}`, '', memoryPercent);
-      $('health-memory').title = `${Math.round(memoryPercent)}% used`;
-      setStat('health-uptime', formatDuration(health.uptime_s), health.uptime);
+      // Go's fields first (`cpu` is RouterOS's cpu-load as a string), net-engine's beside them.
+      let cpu = parseFloat(health.cpu);
+      if (!Number.isFinite(cpu)) cpu = Number(health.cpu_load);
+      const total = Number(health.total_memory);
+      const free = Number(health.free_memory);
+      const hasMemory = Number.isFinite(total) && total > 0 && Number.isFinite(free);
+      const used = hasMemory ? Math.max(0, total - free) : 0;
+      const memoryPercent = hasMemory ? (100 * used) / total : 0;
+      setStat('health-cpu', Number.isFinite(cpu) ? `${cpu}%` : '—', '', Number.isFinite(cpu) ? cpu : 0);
+      setStat('health-memory', hasMemory ? `${formatBytes(used)} / ${formatBytes(total)}` : '—', '', memoryPercent);
+      $('health-memory').title = hasMemory ? `${Math.round(memoryPercent)}% used, ${formatBytes(free)} free` : '';
+      const uptimeSeconds = parseRouterOsDuration(health.uptime);
+      setStat('health-uptime', uptimeSeconds === null ? (health.uptime || '—') : formatDuration(uptimeSeconds), health.uptime || '');
       setStat('health-version', health.version || '—', health.architecture || '');
       const router = currentRouter();
-      setStat('health-board', health.board || '—', router && router.identity ? router.identity : '');
+      setStat('health-board', health.board_name || '—', router && router.identity ? router.identity : '');
     }
     const note = $('health-note');
     if (state.healthError) {
-      const reason = state.healthError.code === 'router_offline' ? 'router offline' : state.healthError.message;
-      note.textContent = health
-        ? `Showing the last figures: ${reason}. Retrying…`
-        : `Health unavailable: ${reason}. Retrying…`;
+      const error = state.healthError;
+      const reason = error.code === 'router_offline' ? 'router offline' : error.message;
+      if (error.code === 'no_data_yet' && !health) {
+        const next = error.body && error.body.next_retry ? ` (the engine polls every ${error.body.next_retry})` : '';
+        note.textContent = `Waiting for the router's first poll${next}…`;
+      } else {
+        note.textContent = health
+          ? `Showing the last figures: ${reason}. Retrying…`
+          : `Health unavailable: ${reason}. Retrying…`;
+      }
     } else if (health) {
       note.textContent = `Sampled at ${formatTime(health.sampled_at)}${health.live ? ' (live)' : ''} · refreshes every 10 s`;
     } else {
@@ -500,26 +574,38 @@
     if (users.status) params.set('status', users.status);
     users.loading = true;
     $('sessions-table').classList.toggle('loading', users.loaded);
-    const data = await get(`${API}/router/${state.routerId}/users?${params}`, signal);
+    const { data, headers } = await getWithHeaders(`${API}/router/${state.routerId}/users?${params}`, signal);
     if (!current()) return;
+    // A paged request answers a bare array of that page; the total after the filters comes in
+    // `X-Total-Count`, and `Link` names the next, previous and last pages.
+    const rows = expectArray(data, 'GET /router/:id/users');
+    const total = parseInt(headers.get('X-Total-Count') || '', 10);
+    if (!Number.isInteger(total) || total < 0) {
+      throw new TypeError(`GET /router/:id/users: X-Total-Count is ${JSON.stringify(headers.get('X-Total-Count'))}`);
+    }
+    const links = parseLinkPages(headers.get('Link'));
+    const counted = Math.max(1, Math.ceil(total / users.perPage));
     users.loading = false;
     users.error = null;
-    users.total = data.total;
-    users.rows = data.users || [];
+    users.total = total;
+    users.rows = rows;
     users.loaded = true;
-    const lastPage = Math.max(1, Math.ceil(users.total / users.perPage));
-    if (users.page > lastPage) {
+    users.lastPage = links.last || counted;
+    users.hasPrev = headers.get('Link') ? Boolean(links.prev) : users.page > 1;
+    users.hasNext = headers.get('Link') ? Boolean(links.next) : users.page < users.lastPage;
+    if (users.page > users.lastPage) {
       // The filter shrank the result: show its last page instead of an empty one.
-      users.page = lastPage;
+      users.page = users.lastPage;
       usersPoller.start();
       return;
     }
     renderUsers();
     const awaited = state.awaitUser;
-    if (awaited && !users.rows.some((user) => user.name === awaited.name)) {
-      // A new secret reaches the list with the router's next cache refresh: look again soon.
+    const row = awaited ? users.rows.find((user) => user.username === awaited.name) : undefined;
+    if (awaited && !(row && awaited.until(row))) {
+      // A change reaches the list with the router's next cache refresh: look again soon.
       awaited.tries += 1;
-      if (awaited.tries < 10) setTimeout(() => { if (state.awaitUser === awaited) reloadUsers(); }, 1000);
+      if (awaited.tries < 15) setTimeout(() => { if (state.awaitUser === awaited) reloadUsers(); }, 1000);
       else state.awaitUser = null;
     } else {
       state.awaitUser = null;
@@ -534,8 +620,14 @@
     usersPoller.start();
   }
 
-  function statusBadge(status) {
-    return `<span class="badge ${esc(status)}">${esc(status)}</span>`;
+  // Go's `status` (connected, isolated, offline), then what the booleans beside it add: an
+  // isolated user may still be online, and a disabled secret is isolated too.
+  function statusBadge(user) {
+    const extra = [];
+    if (user.status === 'isolated' && user.online) extra.push('online');
+    if (user.disabled) extra.push('disabled');
+    const tags = extra.map((tag) => ` <span class="tag ${esc(tag)}">${esc(tag)}</span>`).join('');
+    return `<span class="badge ${esc(user.status)}">${esc(user.status)}</span>${tags}`;
   }
 
   function renderUsers() {
@@ -569,29 +661,32 @@
       body.innerHTML = `<tr class="empty"><td colspan="9">${why}</td></tr>`;
     } else {
       body.innerHTML = users.rows.map((user) => {
-        const selected = state.traffic && state.traffic.user === user.name ? ' selected' : '';
-        const highlight = state.highlightUser === user.name ? ' highlight' : '';
-        const uptime = user.uptime_s !== null && user.uptime_s !== undefined ? formatDuration(user.uptime_s) : '';
-        return `<tr data-user="${esc(user.name)}" data-status="${esc(user.status)}" tabindex="0" class="${selected}${highlight}">
-          <td class="name">${esc(user.name)}</td>
-          <td>${statusBadge(user.status)}</td>
+        const name = user.username;
+        const selected = state.traffic && state.traffic.user === name ? ' selected' : '';
+        const highlight = state.highlightUser === name ? ' highlight' : '';
+        let seconds = user.uptime_s;
+        if (seconds === null || seconds === undefined) seconds = parseRouterOsDuration(user.uptime);
+        const uptime = seconds !== null && seconds !== undefined ? formatDuration(seconds) : (user.uptime || '');
+        return `<tr data-user="${esc(name)}" data-status="${esc(user.status)}" data-online="${Boolean(user.online)}"
+            data-isolated="${Boolean(user.isolated)}" data-disabled="${Boolean(user.disabled)}" tabindex="0" class="${selected}${highlight}">
+          <td class="name">${esc(name)}</td>
+          <td>${statusBadge(user)}</td>
           <td class="mono">${esc(user.ip)}</td>
           <td title="${esc(user.uptime)}">${esc(uptime)}</td>
           <td>${esc(user.profile)}</td>
           <td>${esc(user.service)}</td>
           <td class="mono">${esc(user.caller_id)}</td>
           <td class="comment" title="${esc(user.comment)}">${esc(user.comment)}</td>
-          <td class="col-actions"><button type="button" class="row-menu-btn" data-menu aria-haspopup="menu" aria-label="Actions for ${esc(user.name)}">⋯</button></td>
+          <td class="col-actions"><button type="button" class="row-menu-btn" data-menu aria-haspopup="menu" aria-label="Actions for ${esc(name)}">⋯</button></td>
         </tr>`;
       }).join('');
-      if (users.rows.some((user) => user.name === state.highlightUser)) state.highlightUser = '';
+      if (users.rows.some((user) => user.username === state.highlightUser)) state.highlightUser = '';
     }
     const first = users.total === 0 ? 0 : (users.page - 1) * users.perPage + 1;
     const last = Math.min(users.total, (users.page - 1) * users.perPage + users.rows.length);
-    const lastPage = Math.max(1, Math.ceil(users.total / users.perPage));
     $('page-info').textContent = users.total === 0 ? 'Showing 0 of 0' : `Showing ${first}–${last} of ${users.total}`;
-    $('page-number').textContent = `Page ${users.page} of ${lastPage}`;
-    setPagerDisabled(users.page <= 1, users.page >= lastPage);
+    $('page-number').textContent = `Page ${users.page} of ${users.lastPage}`;
+    setPagerDisabled(!users.hasPrev, !users.hasNext);
   }
 
   function setPagerDisabled(atStart, atEnd) {
@@ -603,8 +698,7 @@
 
   function goToPage(page) {
     const users = state.users;
-    const lastPage = Math.max(1, Math.ceil(users.total / users.perPage));
-    const target = Math.max(1, Math.min(lastPage, page));
+    const target = Math.max(1, Math.min(users.lastPage, page));
     if (target === users.page) return;
     users.page = target;
     reloadUsers();
@@ -642,7 +736,8 @@
     if (!traffic) return;
     const data = await get(`${API}/router/${traffic.routerId}/traffic?user=${encodeURIComponent(traffic.user)}`, signal);
     if (!current()) return;
-    traffic.points.push({ t: Date.now(), up: data.upload_bps, down: data.download_bps });
+    // Go's fields: `rx` is the download (towards the customer), `tx` the upload, bits/s.
+    traffic.points.push({ t: Date.now(), up: Number(data.tx) || 0, down: Number(data.rx) || 0 });
     const oldest = Date.now() - TRAFFIC_WINDOW_MS - 2000;
     while (traffic.points.length && traffic.points[0].t < oldest) traffic.points.shift();
     traffic.last = data;
@@ -681,10 +776,12 @@
     const canvas = $('traffic-canvas');
     canvas.dataset.points = String(traffic.points.length);
     const last = traffic.last;
-    $('traffic-down').textContent = last ? formatBps(last.download_bps) : '—';
-    $('traffic-up').textContent = last ? formatBps(last.upload_bps) : '—';
+    $('traffic-down').textContent = last ? formatBps(last.rx) : '—';
+    $('traffic-up').textContent = last ? formatBps(last.tx) : '—';
     const router = currentRouter();
-    const source = last ? ` · ${last.queue ? `queue ${last.queue}` : last.source.replace('_', ' ')}` : '';
+    let source = '';
+    if (last && last.queue) source = ` · queue ${last.queue}`;
+    else if (last && last.source) source = ` · ${String(last.source).replace('_', ' ')}`;
     $('traffic-meta').textContent = `${router ? `on ${router.name}` : ''}${source}`;
     const note = $('traffic-note');
     if (traffic.error) {
@@ -847,13 +944,18 @@
   function isolateUser(user, add) {
     runAction(null, async () => {
       const result = await post(`${API}/isolate`, { router_id: state.routerId, action: add ? 'add' : 'remove', user });
+      const address = result.address || result.ip;
+      const list = result.list || 'ISOLATED';
       let message;
       if (add) {
-        message = result.changed ? `${user} isolated: ${result.address} added to ${result.list}.` : `${user} was already isolated (${result.address} in ${result.list}).`;
+        message = result.changed ? `${user} isolated: ${address} added to ${list}.` : `${user} was already isolated (${address} in ${list}).`;
       } else {
-        message = result.changed ? `${user} restored: ${result.address} removed from ${result.list}.` : `${user} was not isolated.`;
+        message = result.changed ? `${user} restored: ${address} removed from ${list}.` : `${user} was not isolated.`;
       }
       toast(message, 'ok');
+      // The row's status follows at the router's next refresh: watch for it.
+      state.awaitUser = { name: user, until: (row) => Boolean(row.isolated) === add || (!add && row.disabled), tries: 0 };
+      reloadUsers();
     });
   }
 
@@ -946,7 +1048,7 @@
       toast(`User ${result.user} created on ${routerLabel()}.`, 'ok');
       // Show the new user at once: search for it on the first page.
       state.highlightUser = result.user;
-      state.awaitUser = { name: result.user, tries: 0 };
+      state.awaitUser = { name: result.user, until: () => true, tries: 0 };
       state.users.q = result.user;
       state.users.status = '';
       state.users.page = 1;
@@ -967,10 +1069,11 @@
 
   // ---------------------------------------------------------------- row menu
 
-  function openMenu(button, user, status) {
+  function openMenu(button, row) {
     const menu = $('row-menu');
-    state.menuUser = user;
-    menu.querySelector('[data-action="kick"]').disabled = status !== 'connected';
+    state.menuUser = row.dataset.user;
+    // An isolated user can still hold a live session: only `online` says whether there is one.
+    menu.querySelector('[data-action="kick"]').disabled = row.dataset.online !== 'true';
     menu.hidden = false;
     const rect = button.getBoundingClientRect();
     const menuWidth = menu.offsetWidth;
@@ -1048,7 +1151,7 @@
       const menuButton = event.target.closest('[data-menu]');
       if (menuButton) {
         event.stopPropagation();
-        openMenu(menuButton, row.dataset.user, row.dataset.status);
+        openMenu(menuButton, row);
       } else {
         openTraffic(row.dataset.user);
       }
