@@ -62,8 +62,10 @@ fn silent_and_hanging_routers_give_504_then_recover_with_fresh_replies() {
     let sim = simulator(1, 20);
     let router = &sim.routers()[0];
     let engine = TestEngine::start(router_configs(&sim), fast_settings());
+    let handle = engine.fleet.get(RouterId(1)).unwrap();
     for fault in [Fault::Silent, Fault::HangAfter(0)] {
         engine.wait_online(1, Duration::from_secs(10));
+        let reconnects = handle.snapshot().reconnects;
         router.set_fault(Some(fault));
         let started = Instant::now();
         let answer = engine.get("/api/v1/router/1/health?live=1");
@@ -75,7 +77,13 @@ fn silent_and_hanging_routers_give_504_then_recover_with_fresh_replies() {
             "{fault:?}: {elapsed:?} > timeout + 1 s"
         );
         router.set_fault(None);
-        engine.wait_online(1, Duration::from_secs(10));
+        // The timed-out session is recycled (the router thread may notice only after the
+        // caller got its 504): wait for the new session, not the old one's last snapshot.
+        eventually("a fresh session", Duration::from_secs(10), || {
+            let snapshot = handle.snapshot();
+            snapshot.reconnects > reconnects
+                && snapshot.state == net_engine::fleet::RouterState::Online
+        });
         // The next command gets its own reply: profiles, not a late resource row.
         let profiles = engine.get("/api/v1/router/1/profiles");
         assert_eq!(profiles.status, 200, "{}", profiles.text);
