@@ -191,6 +191,67 @@ fn layers_import_only_what_the_architecture_allows() {
     assert!(report.is_empty(), "layering broken:\n{}", report.join("\n"));
 }
 
+/// RouterOS words the HTTP layer must never hold: menu paths and attribute names. The API's
+/// own names (`remote_ip`, `cpu`) are translated below HTTP, in the fleet and the client.
+const ROUTEROS_WORDS: &[&str] = &[
+    "\"/ppp/",
+    "\"/ip/",
+    "\"/interface/",
+    "\"/queue/",
+    "\"/system/",
+    "remote-address",
+    "local-address",
+    "caller-id",
+    "cpu-load",
+    "free-memory",
+    "total-memory",
+    "board-name",
+    "rate-limit",
+    "address-list",
+    "=.id",
+    ".proplist",
+];
+
+/// Lines of `text` (before its tests) that hold a RouterOS word, as `(line, word)`.
+fn routeros_words(text: &str) -> Vec<(usize, &'static str)> {
+    let mut found = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with("#[cfg(test)]") {
+            break;
+        }
+        let code = code_of(line);
+        for word in ROUTEROS_WORDS {
+            if code.contains(word) {
+                found.push((index + 1, *word));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn http_never_names_a_routeros_word() {
+    let http = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
+    let mut files = Vec::new();
+    rust_files(&http, &mut files);
+    let mut report = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("source is readable");
+        for (line, word) in routeros_words(&text) {
+            report.push(format!("{}:{line}: `{word}`", file.display()));
+        }
+    }
+    assert!(
+        report.is_empty(),
+        "RouterOS words in the HTTP layer (translate them in the fleet):\n{}",
+        report.join("\n")
+    );
+    assert_eq!(
+        routeros_words("let a = \"remote-address\";\n// caller-id in a comment\n"),
+        vec![(1, "remote-address")]
+    );
+}
+
 #[test]
 fn the_checker_catches_a_wrong_import_and_ignores_tests_and_comments() {
     let source = "use crate::model::Secret;\n\
