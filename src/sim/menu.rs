@@ -164,7 +164,11 @@ impl Context {
         let version = parse_version(version);
         Context {
             sends_empty: version >= (7, 18, 0),
-            dead: if version >= (7, 23, 0) { b"true" } else { b"yes" },
+            dead: if version >= (7, 23, 0) {
+                b"true"
+            } else {
+                b"yes"
+            },
         }
     }
 }
@@ -183,7 +187,11 @@ const CHANGING_VERBS: &[&[u8]] = &[b"add", b"set", b"remove", b"save"];
 /// Runs one command (not `/login`, `/cancel` or `/quit`) on a logged-in connection.
 pub fn execute(state: &mut SimState, command: &ParsedCommand, context: &Context) -> Execution {
     state.advance();
-    let verb = command.path.rsplit(|&b| b == b'/').next().unwrap_or_default();
+    let verb = command
+        .path
+        .rsplit(|&b| b == b'/')
+        .next()
+        .unwrap_or_default();
     if CHANGING_VERBS.contains(&verb) {
         state.touch();
     }

@@ -35,6 +35,9 @@ const MAX_HELD: usize = 1024;
 /// With a round trip set, a connection with a `listen` looks at its outbox this often, for
 /// rows other threads queued behind the link's delay.
 const PUSH_POLL: Duration = Duration::from_millis(5);
+/// A connection with a `listen` looks this often for changes the data makes by itself that
+/// another thread scheduled while it slept (a kick's redial): no push is later than this.
+const EVENT_POLL: Duration = Duration::from_millis(50);
 
 /// Locks a mutex even if a panicking thread poisoned it: the data stays usable for a simulator.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -261,7 +264,12 @@ impl RouterShared {
     /// Pushes the changes to every `listen` (call with the state locked).
     fn publish(&self, state: &mut SimState) {
         let control = *lock(&self.control);
-        publish(state, &self.pushers, control.rtt / 2, control.mutes_pushes());
+        publish(
+            state,
+            &self.pushers,
+            control.rtt / 2,
+            control.mutes_pushes(),
+        );
     }
 
     /// Forgets a connection's pushers (it closed, hung or went silent).
@@ -499,6 +507,7 @@ impl Connection {
         wake.extend(lock(&self.outbox).next_due());
         if !self.hung && self.has_pushers() {
             wake.extend(lock(&self.shared.state).next_event());
+            wake.push(now + EVENT_POLL);
             if !self.control().rtt.is_zero() {
                 wake.push(now + PUSH_POLL);
             }
