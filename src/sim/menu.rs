@@ -2,8 +2,9 @@
 //! `count-only`, `!empty`), `add`/`set`/`remove` and monitors (the traps themselves are built in `trap`).
 //!
 //! Pure logic over a `SimState`: no sockets, no tags, no timing. The connection code
-//! in `server` adds tags, latency and faults, and runs subscriptions (`monitor-traffic` without
-//! `once`, `print =follow=`, `listen`, `print =interval=`) by calling [`tick`].
+//! in `server` adds tags, latency and faults, and runs subscriptions by calling [`tick`]:
+//! monitors and `print =interval=` on a timer, `listen` and `print =follow=` whenever the data
+//! changed (`push`).
 
 use std::time::Duration;
 
@@ -183,6 +184,19 @@ impl Subscription {
 
 /// Verbs that may change the router's data (a `listen` then has something to report).
 const CHANGING_VERBS: &[&[u8]] = &[b"add", b"set", b"remove", b"save"];
+
+/// RouterOS reads a word without a value (`=once`, `=password`) as that attribute with an
+/// empty value; the `routeros-api` Python library and mktxp send them so.
+pub fn with_empty_values(mut command: ParsedCommand) -> ParsedCommand {
+    let (bare, other): (Vec<Vec<u8>>, Vec<Vec<u8>>) = std::mem::take(&mut command.other_words)
+        .into_iter()
+        .partition(|word| word.len() > 1 && word[0] == b'=' && !word[1..].contains(&b'='));
+    command.other_words = other;
+    for word in bare {
+        command.attributes.push((word[1..].to_vec(), Vec::new()));
+    }
+    command
+}
 
 /// Runs one command (not `/login`, `/cancel` or `/quit`) on a logged-in connection.
 pub fn execute(state: &mut SimState, command: &ParsedCommand, context: &Context) -> Execution {

@@ -547,7 +547,7 @@ impl Connection {
             self.write_garbage();
             return self.flush();
         }
-        let command = with_empty_values(ParsedCommand::parse(&sentence));
+        let command = menu::with_empty_values(ParsedCommand::parse(&sentence));
         let tag = command.tag.clone().filter(|t| !t.is_empty());
         match command.path.as_slice() {
             b"/quit" => {
@@ -796,17 +796,4 @@ impl Connection {
             Flow::Continue
         }
     }
-}
-
-/// RouterOS reads a word without a value (`=once`, `=password`) as that attribute with an
-/// empty value; the `routeros-api` Python library and mktxp send them so.
-fn with_empty_values(mut command: ParsedCommand) -> ParsedCommand {
-    let (bare, other): (Vec<Vec<u8>>, Vec<Vec<u8>>) = std::mem::take(&mut command.other_words)
-        .into_iter()
-        .partition(|word| word.len() > 1 && word[0] == b'=' && !word[1..].contains(&b'='));
-    command.other_words = other;
-    for word in bare {
-        command.attributes.push((word[1..].to_vec(), Vec::new()));
-    }
-    command
 }

@@ -15,7 +15,7 @@ pub(super) const UNLIMITED_CAPS: (u64, u64) = (30_000_000, 100_000_000);
 pub(super) const MEAN_ONLINE_SECS: f64 = 1800.0;
 const MEAN_OFFLINE_SECS: f64 = 90.0;
 const MEAN_LONG_OFFLINE_SECS: f64 = 4.0 * 3600.0;
-/// A kicked customer's CPE dials again within seconds.
+/// A new customer's CPE dials in this many seconds (min, spread) after its secret appears.
 pub(super) const REDIAL_SECS: (u64, u64) = (5, 30);
 
 pub(super) const DISCONNECT_REASONS: &[&str] = &[
@@ -337,6 +337,40 @@ mod tests {
             before = now;
         }
         assert!(changes > 0, "sessions come and go over half an hour");
+    }
+
+    #[test]
+    fn a_kick_redials_without_churn_on_a_new_address_with_its_queue() {
+        let mut s = state(10, false);
+        s.redial = Duration::ZERO;
+        let user = s
+            .users_with_traffic_source("pppoe_queue")
+            .into_iter()
+            .find(|u| s.secret_property(u, "remote-address").is_none())
+            .unwrap();
+        let old = s.session_address(&user).unwrap();
+        let generation = s.generation();
+        assert!(s.kick_user(&user));
+        assert!(s.generation() != generation, "a kick is a change");
+        assert!(s.next_event().is_some());
+        s.advance();
+        assert!(s.is_online(&user) && !s.is_redialling(&user));
+        assert_ne!(s.session_address(&user), Some(old));
+        assert!(s.queue(&format!("<pppoe-{user}>")).is_some());
+        assert_eq!(
+            s.next_event(),
+            None,
+            "nothing else is scheduled without churn"
+        );
+        // A disabled customer's CPE is refused.
+        s.secret_set(
+            &[s.secrets.find_by_name(user.as_bytes()).unwrap()],
+            &[(b"disabled".to_vec(), b"true".to_vec())],
+        )
+        .unwrap();
+        assert!(s.kick_user(&user));
+        s.advance();
+        assert!(!s.is_online(&user) && !s.is_redialling(&user));
     }
 
     #[test]
