@@ -195,7 +195,7 @@ fn listen_reports_sessions_that_come_and_go() {
     let dead = client.recv();
     assert_eq!(dead.tag.as_deref(), Some(&b"l"[..]));
     assert_eq!(dead.get_text(".id"), Some(ali_id));
-    assert_eq!(dead.get_text(".dead").as_deref(), Some("true"));
+    assert_eq!(dead.get_text(".dead").as_deref(), Some("yes"));
     router.with_state_mut(|s| s.connect_user("ali"));
     let back = client.recv();
     assert_eq!(back.get_text("name").as_deref(), Some("ali"));

@@ -22,6 +22,7 @@ mod ops;
 mod serve;
 mod serve_file;
 mod sim;
+mod sim_push;
 mod sim_streams;
 mod tidy;
 mod traffic;

@@ -9,8 +9,9 @@ use super::{Fault, SimConfig};
 /// The `net-engine sim --help` text.
 pub const USAGE: &str = "\
 usage: net-engine sim [--listen ADDR] [--routers N] [--users N] [--legacy-login]
-                      [--version X.Y[.Z]] [--latency-ms N] [--seed S]
+                      [--version X.Y[.Z]] [--latency-ms N] [--rtt-ms N] [--seed S]
                       [--fault KIND] [--fault K:KIND] [--login USER:PASSWORD] [--no-churn]
+                      [--redial-ms N]
 
 Runs simulated RouterOS API routers until SIGTERM or SIGINT.
 
@@ -20,13 +21,20 @@ Runs simulated RouterOS API routers until SIGTERM or SIGINT.
   --users N            PPP secrets per router [50]
   --legacy-login       answer logins like RouterOS before 6.43 (MD5 challenge)
   --version X.Y[.Z]    RouterOS version to claim; 7.18+ sends !empty [7.18.2]
-  --latency-ms N       delay before each reply [0]
+  --latency-ms N       processing time per command: a connection's commands are
+                       answered one after another, N ms each [0]
+  --rtt-ms N           the link's round trip: every reply leaves N ms after its command
+                       was processed, pipelined commands overlapping as over a WAN
+                       (listen pushes and monitor readings take N/2) [0]
   --seed S             data seed [1]
   --fault KIND         fault on every router; --fault K:KIND only on router K (1-based).
                        KIND: silent, hang-after=N, drop-after=N, garbage, refuse-login.
                        N counts every sentence of a connection, logins included.
   --login USER:PASS    accepted credentials [admin with an empty password]
   --no-churn           sessions never drop by themselves
+  --redial-ms N        a kicked customer (/ppp/active/remove) dials again after N ms,
+                       with a new pool address unless the secret fixes one; also with
+                       --no-churn [2000]
 
 Prints one line per router, `router K: ADDR`, then serves.";
 
@@ -106,6 +114,14 @@ pub fn parse_args(args: &[String]) -> Result<Option<SimConfig>, UsageError> {
             Long("latency-ms") => {
                 let text = value_of(&mut parser, "--latency-ms")?;
                 config.latency = Duration::from_millis(number("--latency-ms", &text)?);
+            }
+            Long("rtt-ms") => {
+                let text = value_of(&mut parser, "--rtt-ms")?;
+                config.rtt = Duration::from_millis(number("--rtt-ms", &text)?);
+            }
+            Long("redial-ms") => {
+                let text = value_of(&mut parser, "--redial-ms")?;
+                config.redial = Duration::from_millis(number("--redial-ms", &text)?);
             }
             Long("seed") => config.seed = number("--seed", &value_of(&mut parser, "--seed")?)?,
             Long("fault") => faults.push(parse_fault(&value_of(&mut parser, "--fault")?)?),
@@ -192,6 +208,9 @@ mod tests {
             "--login",
             "api:s3:cret",
             "--no-churn",
+            "--rtt-ms",
+            "30",
+            "--redial-ms=500",
         ]))
         .unwrap()
         .unwrap();
@@ -200,6 +219,8 @@ mod tests {
         assert!(config.legacy_login && !config.churn);
         assert_eq!(config.version, "7.17");
         assert_eq!(config.latency, Duration::from_millis(25));
+        assert_eq!(config.rtt, Duration::from_millis(30));
+        assert_eq!(config.redial, Duration::from_millis(500));
         assert_eq!(
             config.faults,
             vec![(None, Fault::Garbage), (Some(1), Fault::HangAfter(3))]
@@ -219,6 +240,8 @@ mod tests {
             &["--login", "nocolon"],
             &["--listen", "nowhere"],
             &["--frobnicate"],
+            &["--rtt-ms", "-1"],
+            &["--redial-ms", "soon"],
         ] {
             assert!(parse_args(&args(bad)).is_err(), "{bad:?}");
         }

@@ -2,8 +2,9 @@
 //! `count-only`, `!empty`), `add`/`set`/`remove` and monitors (the traps themselves are built in `trap`).
 //!
 //! Pure logic over a `SimState`: no sockets, no tags, no timing. The connection code
-//! in `server` adds tags, latency and faults, and runs subscriptions (`monitor-traffic` without
-//! `once`, `print =follow=`, `listen`, `print =interval=`) by calling [`tick`].
+//! in `server` adds tags, latency and faults, and runs subscriptions by calling [`tick`]:
+//! monitors and `print =interval=` on a timer, `listen` and `print =follow=` whenever the data
+//! changed (`push`).
 
 use std::time::Duration;
 
@@ -49,6 +50,8 @@ enum SubscriptionKind {
     Follow {
         menu: Menu,
         last: Vec<Row>,
+        /// `.dead=` value: `yes` before RouterOS 7.23, `true` from then on.
+        dead: &'static [u8],
     },
     /// `print =interval=`: every row again each interval.
     Repeat(Menu),
@@ -152,19 +155,60 @@ const VOLATILE: &[&str] = &[
 pub struct Context {
     /// `!empty` before `!done` on zero-row prints (RouterOS 7.18 and later).
     pub sends_empty: bool,
+    /// What a removed item's `.dead` says in a `listen` or `follow`: `yes`, or `true` from
+    /// RouterOS 7.23 on (issue 14; clients accept both).
+    pub dead: &'static [u8],
 }
 
 impl Context {
     pub fn for_version(version: &str) -> Context {
+        let version = parse_version(version);
         Context {
-            sends_empty: parse_version(version) >= (7, 18, 0),
+            sends_empty: version >= (7, 18, 0),
+            dead: if version >= (7, 23, 0) {
+                b"true"
+            } else {
+                b"yes"
+            },
         }
     }
+}
+
+impl Subscription {
+    /// True for `listen`, `print =follow=` and `=follow-only=`: they report changes as they
+    /// happen (the connection calls [`tick`] whenever the router's data changed), not on a timer.
+    pub fn pushes_changes(&self) -> bool {
+        matches!(self.kind, SubscriptionKind::Follow { .. })
+    }
+}
+
+/// Verbs that may change the router's data (a `listen` then has something to report).
+const CHANGING_VERBS: &[&[u8]] = &[b"add", b"set", b"remove", b"save"];
+
+/// RouterOS reads a word without a value (`=once`, `=password`) as that attribute with an
+/// empty value; the `routeros-api` Python library and mktxp send them so.
+pub fn with_empty_values(mut command: ParsedCommand) -> ParsedCommand {
+    let (bare, other): (Vec<Vec<u8>>, Vec<Vec<u8>>) = std::mem::take(&mut command.other_words)
+        .into_iter()
+        .partition(|word| word.len() > 1 && word[0] == b'=' && !word[1..].contains(&b'='));
+    command.other_words = other;
+    for word in bare {
+        command.attributes.push((word[1..].to_vec(), Vec::new()));
+    }
+    command
 }
 
 /// Runs one command (not `/login`, `/cancel` or `/quit`) on a logged-in connection.
 pub fn execute(state: &mut SimState, command: &ParsedCommand, context: &Context) -> Execution {
     state.advance();
+    let verb = command
+        .path
+        .rsplit(|&b| b == b'/')
+        .next()
+        .unwrap_or_default();
+    if CHANGING_VERBS.contains(&verb) {
+        state.touch();
+    }
     match run(state, command, context) {
         Ok(execution) => execution,
         Err(trap) => Execution::Replies(vec![Out::Trap(trap), Out::Done(None)]),
@@ -195,7 +239,7 @@ fn run(
     }
     match verb {
         "print" | "getall" => print(state, menu, command, context),
-        "listen" => listen(state, menu, command),
+        "listen" => listen(state, menu, command, context),
         "add" => add(state, menu, command),
         "set" => set(state, menu, command),
         "remove" => remove(state, menu, command),
@@ -334,6 +378,7 @@ fn print(
             kind: SubscriptionKind::Follow {
                 menu,
                 last: matching,
+                dead: context.dead,
             },
             interval: Duration::from_secs(1),
             ticks_left: None,
@@ -363,13 +408,22 @@ fn print(
     Ok(Execution::Replies(out))
 }
 
-fn listen(state: &mut SimState, menu: Menu, command: &ParsedCommand) -> Result<Execution, SimTrap> {
+fn listen(
+    state: &mut SimState,
+    menu: Menu,
+    command: &ParsedCommand,
+    context: &Context,
+) -> Result<Execution, SimTrap> {
     only_args(command, &[".proplist"])?;
     let query = Query::parse(&command.queries).map_err(SimTrap::bad_query)?;
     let proplist = parse_proplist(command);
     let last = filtered(state, menu, &query, &proplist);
     let subscription = Subscription {
-        kind: SubscriptionKind::Follow { menu, last },
+        kind: SubscriptionKind::Follow {
+            menu,
+            last,
+            dead: context.dead,
+        },
         interval: Duration::from_secs(1),
         ticks_left: None,
         proplist,
@@ -595,9 +649,9 @@ pub fn tick(state: &mut SimState, subscription: &mut Subscription) -> (Vec<Out>,
                 .map(|row| Out::Re(project(row, &subscription.proplist)))
                 .collect()
         }
-        SubscriptionKind::Follow { menu, last } => {
+        SubscriptionKind::Follow { menu, last, dead } => {
             let now = filtered(state, *menu, &subscription.query, &subscription.proplist);
-            let changes = follow_changes(last, &now, &subscription.proplist);
+            let changes = follow_changes(last, &now, &subscription.proplist, dead);
             *last = now;
             changes
         }
@@ -620,7 +674,12 @@ fn stable_part(row: &Row) -> Vec<&(&'static str, Vec<u8>)> {
 }
 
 /// Rows that are new or changed (ignoring volatile counters), and `.dead` rows for removed ones.
-fn follow_changes(before: &[Row], after: &[Row], proplist: &Option<Vec<Vec<u8>>>) -> Vec<Out> {
+fn follow_changes(
+    before: &[Row],
+    after: &[Row],
+    proplist: &Option<Vec<Vec<u8>>>,
+    dead: &[u8],
+) -> Vec<Out> {
     let id_of = |row: &Row| get(row, b".id").map(<[u8]>::to_vec);
     let mut out = Vec::new();
     for row in after {
@@ -634,7 +693,7 @@ fn follow_changes(before: &[Row], after: &[Row], proplist: &Option<Vec<Vec<u8>>>
         let id = id_of(row);
         if id.is_some() && !after.iter().any(|new| id_of(new) == id) {
             let id = id.unwrap_or_default();
-            out.push(Out::Re(vec![(".id", id), (".dead", b"true".to_vec())]));
+            out.push(Out::Re(vec![(".id", id), (".dead", dead.to_vec())]));
         }
     }
     out

@@ -2,7 +2,8 @@
 //! thing for the commands net-engine uses, for demos, tests and benchmarks.
 //!
 //! Reading order: [`Simulator::start`] builds one [`SimRouter`] per configured router
-//! (`server`: listener, connection threads, login, tags, `/cancel`, faults), each owning a
+//! (`server`: listener, connection threads, login, tags, `/cancel`, faults; `push`: the
+//! outboxes behind the link's round trip and the `listen` pushers), each owning a
 //! [`SimState`] (`state`: seeded tables and the values that move) that `menu` runs
 //! commands against; `query` evaluates `print` queries; `values` and `table` hold value
 //! formats and generic menu tables; `trap` builds the `!trap` replies; `cli` is `net-engine sim`.
@@ -21,7 +22,9 @@
 //! answers a bare `!done`; a bare `/login` (no password) gets a challenge on every version;
 //! a missing required argument traps `missing value for NAME`; a bad query traps
 //! `invalid query: ...`; dynamic queues refuse set/remove with `failure: can not change|remove
-//! dynamic queue`; a kicked session redials within 5-30 s when churn is on.
+//! dynamic queue`; a kicked session redials after `SimConfig::redial` (churn or not) with a
+//! new pool address unless its secret fixes one; `.dead=` says `yes` before 7.23 and `true`
+//! from 7.23 on; a word without a value (`=once`) is that attribute with an empty value.
 //!
 //! Invariants: every reply to a tagged command carries its tag, `!fatal` never does; a
 //! `!trap` that ends a command is followed by `!done`; `!empty` is sent only for a `print`
@@ -31,6 +34,7 @@
 pub mod cli;
 mod fault;
 mod menu;
+mod push;
 mod query;
 mod server;
 mod state;
@@ -59,8 +63,16 @@ pub struct SimConfig {
     pub legacy_login: bool,
     /// RouterOS version, e.g. `7.18.2` (`!empty` from 7.18 on).
     pub version: String,
-    /// Delay before each reply.
+    /// Processing time per command: commands on one connection are answered one after
+    /// another, each this much later than the one before (`--latency-ms`).
     pub latency: Duration,
+    /// The link's round trip (`--rtt-ms`): every reply leaves this long after its command
+    /// was processed, replies to pipelined commands overlapping as over a WAN link;
+    /// `listen` pushes and monitor readings take half of it.
+    pub rtt: Duration,
+    /// How long a kicked customer (`/ppp/active/remove`, `SimState::kick_user`) waits
+    /// before dialling again, churn or not (`--redial-ms`).
+    pub redial: Duration,
     pub seed: u64,
     /// Faults at start: `(None, f)` for every router, `(Some(k), f)` for router k (0-based).
     pub faults: Vec<(Option<usize>, Fault)>,
@@ -79,6 +91,8 @@ impl Default for SimConfig {
             legacy_login: false,
             version: "7.18.2".to_owned(),
             latency: Duration::ZERO,
+            rtt: Duration::ZERO,
+            redial: Duration::from_millis(2000),
             seed: 1,
             faults: Vec::new(),
             login: ("admin".to_owned(), String::new()),
@@ -128,6 +142,7 @@ impl Simulator {
                 users: config.users,
                 version: config.version.clone(),
                 churn: config.churn,
+                redial: config.redial,
             });
             let router = SimRouter::start(server::RouterSetup {
                 index,
@@ -136,6 +151,7 @@ impl Simulator {
                 login: config.login.clone(),
                 legacy_login: config.legacy_login,
                 latency: config.latency,
+                rtt: config.rtt,
                 fault,
                 state,
             })?;

@@ -1,13 +1,15 @@
 //! The network side of one simulated router: its listener (one small accept thread), one
-//! thread per connection, login, tags, `/cancel`, subscriptions, latency and faults.
+//! thread per connection, login, tags, `/cancel`, subscriptions, latency, round trip and faults.
 //!
 //! Blocking `std::net` only. A connection thread reads with a timeout no longer than the
-//! next subscription tick, so it needs no helper thread; `stop()` shuts every socket
-//! down, which wakes each reader at once. Replies to one command are written with one
-//! `write_all`.
+//! next subscription tick, the next reply due (`rtt`) or, while it has a `listen`, the next
+//! change the data makes by itself (a redial, churn), so it needs no helper thread; `stop()`
+//! shuts every socket down, which wakes each reader at once. `listen`/`follow` rows are
+//! pushed by whoever changes the data (see `push`). Replies to one command are written
+//! with one `write_all`.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,10 +18,10 @@ use std::time::{Duration, Instant};
 
 use super::fault::Fault;
 use super::menu::{self, Context, Execution, Out, Subscription};
+use super::push::{encode_out, publish, Outbox, Pusher};
 use super::state::SimState;
 use super::trap::SimTrap;
 use crate::rng::Rng;
-use crate::routeros::codec::{encode_length, encode_word};
 use crate::routeros::{login, Decoder, ParsedCommand, Sentence};
 
 /// Stack size of accept and connection threads: 1000 routers must stay cheap.
@@ -30,9 +32,15 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const IDLE_READ_TIMEOUT: Duration = Duration::from_secs(1);
 /// Most silent (held, never read) connections kept per router; older ones are closed.
 const MAX_HELD: usize = 1024;
+/// With a round trip set, a connection with a `listen` looks at its outbox this often, for
+/// rows other threads queued behind the link's delay.
+const PUSH_POLL: Duration = Duration::from_millis(5);
+/// A connection with a `listen` looks this often for changes the data makes by itself that
+/// another thread scheduled while it slept (a kick's redial): no push is later than this.
+const EVENT_POLL: Duration = Duration::from_millis(50);
 
 /// Locks a mutex even if a panicking thread poisoned it: the data stays usable for a simulator.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -42,6 +50,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Control {
     fault: Option<Fault>,
     latency: Duration,
+    rtt: Duration,
+}
+
+impl Control {
+    /// Pushes stop while the router is silent or spoils its replies.
+    fn mutes_pushes(&self) -> bool {
+        matches!(self.fault, Some(Fault::Silent | Fault::Garbage))
+    }
 }
 
 struct Listening {
@@ -62,6 +78,8 @@ pub(crate) struct RouterShared {
     listening: Mutex<Option<Listening>>,
     connections: Mutex<HashMap<u64, TcpStream>>,
     held: Mutex<Vec<TcpStream>>,
+    /// Every running `listen`/`follow`, on any connection.
+    pushers: Mutex<Vec<Pusher>>,
     next_connection: AtomicU64,
     live_threads: AtomicUsize,
 }
@@ -74,6 +92,7 @@ pub(crate) struct RouterSetup {
     pub login: (String, String),
     pub legacy_login: bool,
     pub latency: Duration,
+    pub rtt: Duration,
     pub fault: Option<Fault>,
     pub state: SimState,
 }
@@ -109,10 +128,12 @@ impl SimRouter {
             control: Mutex::new(Control {
                 fault: setup.fault,
                 latency: setup.latency,
+                rtt: setup.rtt,
             }),
             listening: Mutex::new(None),
             connections: Mutex::new(HashMap::new()),
             held: Mutex::new(Vec::new()),
+            pushers: Mutex::new(Vec::new()),
             next_connection: AtomicU64::new(0),
             live_threads: AtomicUsize::new(0),
         });
@@ -143,6 +164,18 @@ impl SimRouter {
     /// Delay before each reply (login included; not between subscription rows).
     pub fn set_latency(&self, latency: Duration) {
         lock(&self.shared.control).latency = latency;
+    }
+
+    /// The link's round trip: every reply leaves this long after its command was processed,
+    /// replies to pipelined commands overlapping (pushes take half of it). Applies from the
+    /// next command.
+    pub fn set_rtt(&self, rtt: Duration) {
+        lock(&self.shared.control).rtt = rtt;
+    }
+
+    /// Running `listen`/`print =follow=` streams, on every connection.
+    pub fn listen_count(&self) -> usize {
+        lock(&self.shared.pushers).len()
     }
 
     /// True while the listener accepts connections.
@@ -191,14 +224,19 @@ impl SimRouter {
     pub fn with_state<R>(&self, f: impl FnOnce(&SimState) -> R) -> R {
         let mut state = lock(&self.shared.state);
         state.advance();
-        f(&state)
+        let result = f(&state);
+        self.shared.publish(&mut state);
+        result
     }
 
-    /// Changes the router's data.
+    /// Changes the router's data; every `listen` hears of the change before this returns.
     pub fn with_state_mut<R>(&self, f: impl FnOnce(&mut SimState) -> R) -> R {
         let mut state = lock(&self.shared.state);
         state.advance();
-        f(&mut state)
+        let result = f(&mut state);
+        state.touch();
+        self.shared.publish(&mut state);
+        result
     }
 
     /// Waits up to `timeout` for this router's connection threads to finish (after `stop`).
@@ -219,6 +257,24 @@ impl SimRouter {
             .spawn(move || accept_loop(shared, listener, stop_flag))?;
         *lock(&self.shared.listening) = Some(Listening { stop, thread });
         Ok(())
+    }
+}
+
+impl RouterShared {
+    /// Pushes the changes to every `listen` (call with the state locked).
+    fn publish(&self, state: &mut SimState) {
+        let control = *lock(&self.control);
+        publish(
+            state,
+            &self.pushers,
+            control.rtt / 2,
+            control.mutes_pushes(),
+        );
+    }
+
+    /// Forgets a connection's pushers (it closed, hung or went silent).
+    fn drop_pushers(&self, connection: u64) {
+        lock(&self.pushers).retain(|p| p.connection != connection);
     }
 }
 
@@ -256,7 +312,7 @@ fn accept_one(shared: &Arc<RouterShared>, stream: TcpStream) {
         return;
     }
     let number = shared.next_connection.fetch_add(1, Ordering::SeqCst);
-    let Ok(registered) = stream.try_clone() else {
+    let (Ok(registered), Ok(writer)) = (stream.try_clone(), stream.try_clone()) else {
         return;
     };
     lock(&shared.connections).insert(number, registered);
@@ -266,8 +322,9 @@ fn accept_one(shared: &Arc<RouterShared>, stream: TcpStream) {
         .name(format!("sim-{}-conn-{number}", shared.index + 1))
         .stack_size(THREAD_STACK)
         .spawn(move || {
-            let connection = Connection::new(Arc::clone(&thread_shared), stream, number);
+            let connection = Connection::new(Arc::clone(&thread_shared), stream, writer, number);
             connection.run();
+            thread_shared.drop_pushers(number);
             lock(&thread_shared.connections).remove(&number);
             thread_shared.live_threads.fetch_sub(1, Ordering::SeqCst);
         });
@@ -302,6 +359,7 @@ enum Flow {
 
 struct Running {
     tag: Option<Vec<u8>>,
+    started: u64,
     subscription: Subscription,
     next_due: Instant,
 }
@@ -319,10 +377,21 @@ struct Connection {
     subscriptions: Vec<Running>,
     rng: Rng,
     out: Vec<u8>,
+    number: u64,
+    /// Streams started on this connection (orders `/cancel`'s traps).
+    streams_started: u64,
+    /// When the replies being written leave (the command's processing end plus `rtt`).
+    reply_due: Instant,
+    outbox: Arc<Mutex<Outbox>>,
 }
 
 impl Connection {
-    fn new(shared: Arc<RouterShared>, stream: TcpStream, number: u64) -> Connection {
+    fn new(
+        shared: Arc<RouterShared>,
+        stream: TcpStream,
+        writer: TcpStream,
+        number: u64,
+    ) -> Connection {
         let rng = Rng::new(
             shared.seed ^ (number + 1).wrapping_mul(0xD1B5_4A32_D192_ED03) ^ shared.index as u64,
         );
@@ -337,6 +406,10 @@ impl Connection {
             subscriptions: Vec::new(),
             rng,
             out: Vec::new(),
+            number,
+            streams_started: 0,
+            reply_due: Instant::now(),
+            outbox: Arc::new(Mutex::new(Outbox::new(writer))),
         }
     }
 
@@ -387,22 +460,60 @@ impl Connection {
                 Flow::Close => return self.close(),
                 Flow::Hold => return self.hold(),
             }
+            self.catch_up_pushes();
+            let mut outbox = lock(&self.outbox);
+            outbox.flush_due(Instant::now());
+            if outbox.broken {
+                drop(outbox);
+                return self.close();
+            }
         }
     }
 
     fn close(self) {
+        self.shared.drop_pushers(self.number);
+        lock(&self.outbox).drain();
         let _ = self.stream.shutdown(Shutdown::Both);
     }
 
     fn hold(self) {
+        self.shared.drop_pushers(self.number);
+        lock(&self.outbox).discard();
         hold(&self.shared, self.stream);
+    }
+
+    fn has_pushers(&self) -> bool {
+        lock(&self.shared.pushers)
+            .iter()
+            .any(|p| p.connection == self.number)
+    }
+
+    /// While this connection listens, changes the data makes by itself (a redial, churn,
+    /// an address-list timeout) are pushed when they fall due, not at the next command.
+    fn catch_up_pushes(&self) {
+        if self.hung || !self.has_pushers() {
+            return;
+        }
+        let mut state = lock(&self.shared.state);
+        if state.next_event().is_some_and(|at| at <= Instant::now()) {
+            state.advance();
+        }
+        self.shared.publish(&mut state);
     }
 
     fn read_timeout(&self) -> Duration {
         let now = Instant::now();
-        self.subscriptions
-            .iter()
-            .map(|r| r.next_due.saturating_duration_since(now))
+        let mut wake: Vec<Instant> = self.subscriptions.iter().map(|r| r.next_due).collect();
+        wake.extend(lock(&self.outbox).next_due());
+        if !self.hung && self.has_pushers() {
+            wake.extend(lock(&self.shared.state).next_event());
+            wake.push(now + EVENT_POLL);
+            if !self.control().rtt.is_zero() {
+                wake.push(now + PUSH_POLL);
+            }
+        }
+        wake.into_iter()
+            .map(|at| at.saturating_duration_since(now))
             .min()
             .unwrap_or(IDLE_READ_TIMEOUT)
             .clamp(Duration::from_millis(1), IDLE_READ_TIMEOUT)
@@ -418,7 +529,10 @@ impl Connection {
         let control = self.control();
         match control.fault {
             Some(Fault::Silent) => return Flow::Hold,
-            Some(Fault::HangAfter(n)) if self.received > n => self.hung = true,
+            Some(Fault::HangAfter(n)) if self.received > n => {
+                self.hung = true;
+                self.shared.drop_pushers(self.number);
+            }
             Some(Fault::DropAfter(n)) if self.received > n => return Flow::Close,
             _ => {}
         }
@@ -428,11 +542,12 @@ impl Connection {
         if !control.latency.is_zero() {
             thread::sleep(control.latency);
         }
+        self.reply_due = Instant::now() + control.rtt;
         if control.fault == Some(Fault::Garbage) {
             self.write_garbage();
             return self.flush();
         }
-        let command = ParsedCommand::parse(&sentence);
+        let command = menu::with_empty_values(ParsedCommand::parse(&sentence));
         let tag = command.tag.clone().filter(|t| !t.is_empty());
         match command.path.as_slice() {
             b"/quit" => {
@@ -455,31 +570,52 @@ impl Connection {
                 self.flush()
             }
             _ => {
-                let execution = {
-                    let mut state = lock(&self.shared.state);
-                    let context = Context::for_version(&state.version);
-                    menu::execute(&mut state, &command, &context)
+                // The data stays locked until the replies are queued and every `listen` has
+                // heard of the change, so rows reach each stream in the order things happened.
+                let shared = Arc::clone(&self.shared);
+                let mut state = lock(&shared.state);
+                let context = Context::for_version(&state.version);
+                let execution = menu::execute(&mut state, &command, &context);
+                let (outs, subscription) = match execution {
+                    Execution::Replies(outs) => (outs, None),
+                    Execution::Subscription(outs, subscription) => (outs, Some(subscription)),
                 };
-                match execution {
-                    Execution::Replies(outs) => {
-                        for out in &outs {
-                            self.write_out(out, tag.as_deref());
-                        }
-                    }
-                    Execution::Subscription(outs, subscription) => {
-                        for out in &outs {
-                            self.write_out(out, tag.as_deref());
-                        }
-                        let next_due = Instant::now() + subscription.interval;
-                        self.subscriptions.push(Running {
-                            tag,
-                            subscription,
-                            next_due,
-                        });
-                    }
+                for out in &outs {
+                    self.write_out(out, tag.as_deref());
                 }
-                self.flush()
+                let flow = self.flush();
+                if let Some(subscription) = subscription {
+                    self.start_stream(&mut state, tag, subscription);
+                }
+                shared.publish(&mut state);
+                flow
             }
+        }
+    }
+
+    /// Keeps a stream running: a `listen`/`follow` joins the router's pushers, a monitor
+    /// or `print =interval=` ticks on this connection's timer.
+    fn start_stream(&mut self, state: &mut SimState, tag: Option<Vec<u8>>, sub: Subscription) {
+        self.streams_started += 1;
+        let started = self.streams_started;
+        if sub.pushes_changes() {
+            lock(&self.shared.pushers).push(Pusher {
+                connection: self.number,
+                tag,
+                started,
+                subscription: sub,
+                seen: state.generation(),
+                outbox: Arc::clone(&self.outbox),
+                rng: Rng::new(self.rng.next_u64()),
+            });
+        } else {
+            let next_due = Instant::now() + sub.interval;
+            self.subscriptions.push(Running {
+                tag,
+                started,
+                subscription: sub,
+                next_due,
+            });
         }
     }
 
@@ -534,20 +670,38 @@ impl Connection {
     /// target's `!done` (routeros-api.md §5). Without `=tag=` every running command stops.
     fn cancel(&mut self, command: &ParsedCommand, tag: Option<&[u8]>) {
         let target = command.get("tag").map(<[u8]>::to_vec);
+        let hit = |stream_tag: &Option<Vec<u8>>| match &target {
+            Some(target) => stream_tag.as_deref() == Some(target.as_slice()),
+            None => true,
+        };
         let (cancelled, kept): (Vec<Running>, Vec<Running>) =
             std::mem::take(&mut self.subscriptions)
                 .into_iter()
-                .partition(|running| match &target {
-                    Some(target) => running.tag.as_deref() == Some(target.as_slice()),
-                    None => true,
-                });
+                .partition(|running| hit(&running.tag));
         self.subscriptions = kept;
-        for running in &cancelled {
-            self.write_out(&Out::Trap(SimTrap::interrupted()), running.tag.as_deref());
+        let mut stopped: Vec<(u64, Option<Vec<u8>>)> = cancelled
+            .into_iter()
+            .map(|running| (running.started, running.tag))
+            .collect();
+        {
+            // Once out of the registry, a pusher sends nothing more: the trap comes last.
+            let mut pushers = lock(&self.shared.pushers);
+            let number = self.number;
+            pushers.retain(|p| {
+                let stop = p.connection == number && hit(&p.tag);
+                if stop {
+                    stopped.push((p.started, p.tag.clone()));
+                }
+                !stop
+            });
+        }
+        stopped.sort();
+        for (_, stream_tag) in &stopped {
+            self.write_out(&Out::Trap(SimTrap::interrupted()), stream_tag.as_deref());
         }
         self.write_out(&Out::Done(None), tag);
-        for running in &cancelled {
-            self.write_out(&Out::Done(None), running.tag.as_deref());
+        for (_, stream_tag) in &stopped {
+            self.write_out(&Out::Done(None), stream_tag.as_deref());
         }
     }
 
@@ -572,8 +726,11 @@ impl Connection {
             _ => {}
         }
         let mut writes: Vec<(Option<Vec<u8>>, Vec<Out>)> = Vec::new();
+        // A monitor's reading travels one way.
+        self.reply_due = now + control.rtt / 2;
         {
-            let mut state = lock(&self.shared.state);
+            let shared = Arc::clone(&self.shared);
+            let mut state = lock(&shared.state);
             let mut k = 0;
             while k < self.subscriptions.len() {
                 let running = &mut self.subscriptions[k];
@@ -596,6 +753,8 @@ impl Connection {
                     k += 1;
                 }
             }
+            // Ticking caught up with the clock: a `listen` may have news too.
+            shared.publish(&mut state);
         }
         for (tag, outs) in writes {
             for out in &outs {
@@ -607,39 +766,7 @@ impl Connection {
 
     /// Encodes one reply straight into the output buffer.
     fn write_out(&mut self, out: &Out, tag: Option<&[u8]>) {
-        let (word, attributes): (&[u8], Vec<Attribute>) = match out {
-            Out::Re(row) => (
-                b"!re",
-                row.iter()
-                    .map(|(n, v)| (n.as_bytes(), v.as_slice()))
-                    .collect(),
-            ),
-            Out::Empty => (b"!empty", Vec::new()),
-            Out::Done(None) => (b"!done", Vec::new()),
-            Out::Done(Some(ret)) => (b"!done", vec![(&b"ret"[..], ret.as_slice())]),
-            Out::Trap(trap) => {
-                let mut attributes = Vec::with_capacity(2);
-                if let Some(category) = trap.category {
-                    attributes.push((&b"category"[..], CATEGORIES[usize::from(category.min(7))]));
-                }
-                attributes.push((&b"message"[..], trap.message.as_slice()));
-                (b"!trap", attributes)
-            }
-        };
-        // Routers have been seen with the tag right after the reply word and last; clients
-        // must read it anywhere, so both positions occur.
-        let tag_last = tag.is_some() && !attributes.is_empty() && self.rng.below(2) == 0;
-        encode_word(word, &mut self.out);
-        if let (Some(tag), false) = (tag, tag_last) {
-            encode_attribute(b".tag", tag, false, &mut self.out);
-        }
-        for (name, value) in attributes {
-            encode_attribute(name, value, true, &mut self.out);
-        }
-        if let (Some(tag), true) = (tag, tag_last) {
-            encode_attribute(b".tag", tag, false, &mut self.out);
-        }
-        self.out.push(0);
+        encode_out(out, tag, &mut self.rng, &mut self.out);
     }
 
     fn write_fatal(&mut self, reason: &[u8]) {
@@ -655,32 +782,18 @@ impl Connection {
         }
     }
 
+    /// Queues the buffered replies for `reply_due` (written at once without a round trip).
     fn flush(&mut self) -> Flow {
         if self.out.is_empty() {
             return Flow::Continue;
         }
-        let result = self.stream.write_all(&self.out);
-        self.out.clear();
-        match result {
-            Ok(()) => Flow::Continue,
-            Err(_) => Flow::Close,
+        let bytes = std::mem::take(&mut self.out);
+        let mut outbox = lock(&self.outbox);
+        outbox.send(bytes, self.reply_due);
+        if outbox.broken {
+            Flow::Close
+        } else {
+            Flow::Continue
         }
     }
-}
-
-/// One `=name=value` to encode, borrowed.
-type Attribute<'a> = (&'a [u8], &'a [u8]);
-
-const CATEGORIES: [&[u8]; 8] = [b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7"];
-
-/// Appends `=name=value` (or `name=value` for API attributes such as `.tag`) as one word.
-fn encode_attribute(name: &[u8], value: &[u8], leading_equals: bool, out: &mut Vec<u8>) {
-    let len = usize::from(leading_equals) + name.len() + 1 + value.len();
-    encode_length(len, out);
-    if leading_equals {
-        out.push(b'=');
-    }
-    out.extend_from_slice(name);
-    out.push(b'=');
-    out.extend_from_slice(value);
 }

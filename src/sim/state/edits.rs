@@ -110,8 +110,7 @@ impl SimState {
     pub(crate) fn active_remove(&mut self, ids: &[u32]) {
         for &id in ids {
             if let Some(at) = self.sessions.iter().position(|s| s.id == id) {
-                let redial = REDIAL_SECS.0 + self.rng.below(REDIAL_SECS.1 - REDIAL_SECS.0);
-                self.end_session(at, "nas-request", Some(redial));
+                self.kick_session(at);
             }
         }
     }

@@ -149,6 +149,10 @@ impl SimState {
             cpu_override: None,
             commands_received: 0,
             recent_commands: VecDeque::new(),
+            commands_by_path: HashMap::new(),
+            redial: params.redial,
+            redial_due: HashMap::new(),
+            generation: 0,
             rng,
         };
         state.seed_profiles();

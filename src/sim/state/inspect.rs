@@ -99,11 +99,29 @@ impl SimState {
     pub fn disconnect_user(&mut self, name: &str) -> bool {
         match self.sessions.iter().position(|s| s.name == name.as_bytes()) {
             Some(at) => {
-                self.end_session(at, "peer-request", None);
+                self.end_session(at, "peer-request");
                 true
             }
             None => false,
         }
+    }
+
+    /// Kicks a user as `/ppp/active/remove` does: the session and its dynamic queue go, and
+    /// the CPE dials again after the redial delay (`SimConfig::redial`, churn or not), with
+    /// a new pool address unless the secret fixes `remote-address`. False when offline.
+    pub fn kick_user(&mut self, name: &str) -> bool {
+        match self.sessions.iter().position(|s| s.name == name.as_bytes()) {
+            Some(at) => {
+                self.kick_session(at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// True while a kicked user waits to dial again.
+    pub fn is_redialling(&self, name: &str) -> bool {
+        self.redial_due.contains_key(name.as_bytes())
     }
 
     /// Adds a static simple queue; returns its `.id`. A queue that targets a live session's
@@ -250,6 +268,26 @@ impl SimState {
     /// Sentences received on every connection since start, logins included.
     pub fn commands_received(&self) -> u64 {
         self.commands_received
+    }
+
+    /// Commands received with this command word, e.g. `/queue/simple/print` or
+    /// `/interface/monitor-traffic` (every connection, logins and `/cancel` included).
+    pub fn command_count(&self, path: &str) -> u64 {
+        self.commands_by_path
+            .get(path.as_bytes())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every command word received so far with its count, sorted by command word.
+    pub fn command_counts(&self) -> Vec<(String, u64)> {
+        let mut counts: Vec<(String, u64)> = self
+            .commands_by_path
+            .iter()
+            .map(|(path, &n)| (crate::routeros::text::decode(path), n))
+            .collect();
+        counts.sort();
+        counts
     }
 
     /// The last 256 sentences received, oldest first.

@@ -20,7 +20,7 @@ mod sessions;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::table::Table;
 use crate::rng::Rng;
@@ -68,6 +68,14 @@ pub struct SimState {
     cpu_override: Option<u32>,
     commands_received: u64,
     recent_commands: VecDeque<Sentence>,
+    /// Commands received, by command word (`/queue/simple/print`...), logins included.
+    commands_by_path: HashMap<Vec<u8>, u64>,
+    /// How long a kicked customer's CPE waits before dialling again.
+    redial: Duration,
+    /// When each kicked customer dials again (whether churn is on or not), by user name.
+    redial_due: HashMap<Vec<u8>, Instant>,
+    /// Bumped by every change that a `listen` could report (sessions, tables, expiries).
+    generation: u64,
 }
 
 /// How many received sentences `recent_commands` keeps.
@@ -80,6 +88,7 @@ pub(crate) struct StateParams {
     pub users: usize,
     pub version: String,
     pub churn: bool,
+    pub redial: Duration,
 }
 
 fn name_hash(seed: u64, name: &[u8]) -> u64 {
@@ -126,8 +135,28 @@ impl SimState {
         self.boot_uptime + self.skew + self.clock_origin.elapsed().as_secs()
     }
 
+    /// The instant sim second `second` begins (now, for a second already begun).
+    pub(crate) fn instant_of(&self, second: u64) -> Instant {
+        let origin = self.boot_uptime + self.skew;
+        self.clock_origin + Duration::from_secs(second.saturating_sub(origin))
+    }
+
+    /// Counts a change a `listen` may have to report.
+    pub(crate) fn touch(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// Changes so far: equal numbers mean nothing a `listen` reports has changed.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     pub(crate) fn note_command(&mut self, sentence: &Sentence) {
         self.commands_received += 1;
+        *self
+            .commands_by_path
+            .entry(sentence.first().to_vec())
+            .or_insert(0) += 1;
         if self.recent_commands.len() == RECENT_COMMANDS {
             self.recent_commands.pop_front();
         }
@@ -144,5 +173,6 @@ fn test_state(users: usize, churn: bool) -> SimState {
         users,
         version: "7.18.2".into(),
         churn,
+        redial: Duration::from_millis(2000),
     })
 }

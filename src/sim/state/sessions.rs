@@ -2,6 +2,7 @@
 //! dropping and dialling in again, caught up lazily) and each session's traffic.
 
 use std::net::Ipv4Addr;
+use std::time::Instant;
 
 use super::schema::QUEUE_SCHEMA;
 use super::{exponential, mac_for, mix, name_hash, unit, SimState};
@@ -14,7 +15,7 @@ pub(super) const UNLIMITED_CAPS: (u64, u64) = (30_000_000, 100_000_000);
 pub(super) const MEAN_ONLINE_SECS: f64 = 1800.0;
 const MEAN_OFFLINE_SECS: f64 = 90.0;
 const MEAN_LONG_OFFLINE_SECS: f64 = 4.0 * 3600.0;
-/// A kicked customer's CPE dials again within seconds.
+/// A new customer's CPE dials in this many seconds (min, spread) after its secret appears.
 pub(super) const REDIAL_SECS: (u64, u64) = (5, 30);
 
 pub(super) const DISCONNECT_REASONS: &[&str] = &[
@@ -55,6 +56,23 @@ impl SimState {
         let slot = Ipv4Addr::new(10, second, (k / 250) as u8, (k % 250) as u8 + 2);
         self.slots.insert(name.to_vec(), slot);
         slot
+    }
+
+    /// Gives a user a new pool address, one no live session holds and not the one they had
+    /// (a CPE that dials again after a kick gets whatever the pool hands out next).
+    pub(super) fn reslot(&mut self, name: &[u8]) {
+        let old = self.slots.get(name).copied();
+        let second = (self.index % 250) as u8 + 1;
+        // 250 × 256 addresses per router; look at most once round the pool.
+        for _ in 0..250 * 256 {
+            let k = self.next_slot % (250 * 256);
+            self.next_slot = self.next_slot.wrapping_add(1);
+            let slot = Ipv4Addr::new(10, second, (k / 250) as u8, (k % 250) as u8 + 2);
+            if Some(slot) != old && !self.sessions.iter().any(|s| s.address == slot) {
+                self.slots.insert(name.to_vec(), slot);
+                return;
+            }
+        }
     }
 
     pub(super) fn offline_spell(&mut self, name: &[u8]) -> u64 {
@@ -136,12 +154,46 @@ impl SimState {
             ends_at,
         });
         self.reconnect_at.remove(name);
+        self.redial_due.remove(name);
+        self.touch();
         true
     }
 
+    /// Kicks the session at index `at` (`/ppp/active/remove`, or `kick_user`): the CPE dials
+    /// again after the router's redial delay, churn or not, with a new pool address unless
+    /// its secret fixes one.
+    pub(super) fn kick_session(&mut self, at: usize) {
+        let name = self.sessions[at].name.clone();
+        self.end_session(at, "nas-request");
+        let due = std::time::Instant::now() + self.redial;
+        self.redial_due.insert(name, due);
+    }
+
+    /// When something next changes by itself (a redial, churn, an address-list timeout),
+    /// so a `listen` can be told at once; `None` when nothing is scheduled.
+    pub(crate) fn next_event(&self) -> Option<Instant> {
+        let mut next = self.redial_due.values().min().copied();
+        let mut consider = |at: Instant| {
+            next = Some(next.map_or(at, |n: Instant| n.min(at)));
+        };
+        if let Some(&second) = self.address_expiry.values().min() {
+            consider(self.instant_of(second));
+        }
+        if self.churn {
+            if let Some(second) = self.sessions.iter().map(|s| s.ends_at).min() {
+                consider(self.instant_of(second));
+            }
+            if let Some(&second) = self.reconnect_at.values().min() {
+                consider(self.instant_of(second));
+            }
+        }
+        next
+    }
+
     /// Ends the session at index `at`, removing its dynamic queue and recording the logout.
-    pub(super) fn end_session(&mut self, at: usize, reason: &str, redial_in: Option<u64>) {
+    pub(super) fn end_session(&mut self, at: usize, reason: &str) {
         let session = self.sessions.remove(at);
+        self.touch();
         if let Some(queue) = session.queue_id {
             self.queues.remove(queue);
         }
@@ -157,10 +209,7 @@ impl SimState {
                 Some(reason.as_bytes().to_vec()),
             );
         }
-        let when = match redial_in {
-            Some(delay) => self.now() + delay,
-            None => self.now() + self.offline_spell(&session.name),
-        };
+        let when = self.now() + self.offline_spell(&session.name);
         self.reconnect_at.insert(session.name, when);
     }
 
@@ -177,6 +226,36 @@ impl SimState {
             for id in expired {
                 self.address_expiry.remove(&id);
                 self.address_list.remove(id);
+                self.touch();
+            }
+        }
+        if !self.redial_due.is_empty() {
+            let instant = Instant::now();
+            let mut due: Vec<(Instant, Vec<u8>)> = self
+                .redial_due
+                .iter()
+                .filter(|(_, &at)| at <= instant)
+                .map(|(name, &at)| (at, name.clone()))
+                .collect();
+            due.sort();
+            for (_, name) in due {
+                self.redial_due.remove(&name);
+                let Some(secret) = self.secrets.find_by_name(&name) else {
+                    continue;
+                };
+                if self.secrets.value(secret, "disabled") == Some(b"true") {
+                    // A disabled customer's CPE is refused; churn (if on) tries again later.
+                    continue;
+                }
+                if self
+                    .secrets
+                    .value(secret, "remote-address")
+                    .and_then(parse_ipv4)
+                    .is_none()
+                {
+                    self.reslot(&name);
+                }
+                self.connect_at(&name, now);
             }
         }
         if !self.churn {
@@ -187,7 +266,7 @@ impl SimState {
             if self.sessions[k].ends_at <= now {
                 let reason =
                     DISCONNECT_REASONS[self.rng.below(DISCONNECT_REASONS.len() as u64) as usize];
-                self.end_session(k, reason, None);
+                self.end_session(k, reason);
             } else {
                 k += 1;
             }
@@ -258,6 +337,40 @@ mod tests {
             before = now;
         }
         assert!(changes > 0, "sessions come and go over half an hour");
+    }
+
+    #[test]
+    fn a_kick_redials_without_churn_on_a_new_address_with_its_queue() {
+        let mut s = state(10, false);
+        s.redial = Duration::ZERO;
+        let user = s
+            .users_with_traffic_source("pppoe_queue")
+            .into_iter()
+            .find(|u| s.secret_property(u, "remote-address").is_none())
+            .unwrap();
+        let old = s.session_address(&user).unwrap();
+        let generation = s.generation();
+        assert!(s.kick_user(&user));
+        assert!(s.generation() != generation, "a kick is a change");
+        assert!(s.next_event().is_some());
+        s.advance();
+        assert!(s.is_online(&user) && !s.is_redialling(&user));
+        assert_ne!(s.session_address(&user), Some(old));
+        assert!(s.queue(&format!("<pppoe-{user}>")).is_some());
+        assert_eq!(
+            s.next_event(),
+            None,
+            "nothing else is scheduled without churn"
+        );
+        // A disabled customer's CPE is refused.
+        s.secret_set(
+            &[s.secrets.find_by_name(user.as_bytes()).unwrap()],
+            &[(b"disabled".to_vec(), b"true".to_vec())],
+        )
+        .unwrap();
+        assert!(s.kick_user(&user));
+        s.advance();
+        assert!(!s.is_online(&user) && !s.is_redialling(&user));
     }
 
     #[test]
