@@ -17,7 +17,8 @@ usage:
   net-engine demo [--routers N] [--users N] [--listen ADDR]
                                    simulated fleet on loopback + the same engine and API
   net-engine sim --listen ADDR [--routers N] [--users N] [--legacy-login] [--version X.Y]
-                 [--latency-ms N] [--seed S] [--fault KIND] [--login USER:PASSWORD]
+                 [--latency-ms N] [--rtt-ms N] [--redial-ms N] [--seed S] [--fault KIND]
+                 [--login USER:PASSWORD]
                                    stand-alone RouterOS API simulator (router k on port+k)
   net-engine migrate               create or upgrade the MySQL schema (idempotent)
   net-engine seed --file routers.csv
