@@ -7,9 +7,11 @@ use std::time::Duration;
 
 fn engine(users: usize) -> (net_engine::sim::Simulator, TestEngine) {
     let sim = simulator(1, users);
-    // No background polls: command counts on the simulator then come from our requests only.
+    // No background polls and no shared window: command counts on the simulator then come
+    // from our requests only, one request at a time.
     let settings = FleetSettings {
         poll_interval: Duration::from_secs(600),
+        traffic_share_window: Duration::ZERO,
         ..fast_settings()
     };
     let engine = TestEngine::start(router_configs(&sim), settings);
