@@ -94,7 +94,10 @@ fn a_remembered_source_costs_one_command_and_a_stale_address_falls_back_live() {
     let first = engine.get(&path);
     assert_eq!(first.status, 200, "{}", first.text);
     assert_eq!(first.body["source"], "target_queue");
-    let queue_a = first.body["queue"].as_str().expect("a queue name").to_owned();
+    let queue_a = first.body["queue"]
+        .as_str()
+        .expect("a queue name")
+        .to_owned();
 
     // Remembered source, address from the last poll: exactly one router command.
     let before = commands(router);
@@ -119,7 +122,12 @@ fn a_remembered_source_costs_one_command_and_a_stale_address_falls_back_live() {
     });
     retarget_queue(&mut client, &queue_a, "10.250.0.9/32");
     assert_eq!(
-        engine.fleet.get(RouterId(1)).unwrap().snapshot().sessions
+        engine
+            .fleet
+            .get(RouterId(1))
+            .unwrap()
+            .snapshot()
+            .sessions
             .iter()
             .find(|s| s.name == a)
             .map(|s| s.address.clone()),
@@ -132,7 +140,11 @@ fn a_remembered_source_costs_one_command_and_a_stale_address_falls_back_live() {
     let moved = engine.get(&path);
     assert_eq!(moved.status, 200, "{}", moved.text);
     assert_eq!(moved.body["user"], a.as_str());
-    assert_eq!(moved.body["queue"], queue_a.as_str(), "a's own queue, not b's");
+    assert_eq!(
+        moved.body["queue"],
+        queue_a.as_str(),
+        "a's own queue, not b's"
+    );
     assert_eq!(moved.body["upload_bps"], 1_111_000);
     assert_eq!(moved.body["download_bps"], 2_222_000);
     // The cached try, the live lookup, the remembered source at the live address.
@@ -226,7 +238,12 @@ fn a_shared_answer_never_reaches_another_user_or_router() {
         handle.traffic(user).expect("detected");
     }
     if a_on_2 {
-        engine.fleet.get(RouterId(2)).unwrap().traffic(&a).expect("detected");
+        engine
+            .fleet
+            .get(RouterId(2))
+            .unwrap()
+            .traffic(&a)
+            .expect("detected");
     }
     std::thread::sleep(Duration::from_millis(300));
     r1.set_latency(Duration::from_millis(100));
@@ -290,14 +307,15 @@ fn a_failed_shared_command_fails_every_waiter_with_the_same_error() {
     let answers = burst(&engine, &calls);
     assert_eq!(commands(router) - before, 1, "one lookup for all");
     for (_, _, result) in &answers {
-        assert_eq!(
-            result,
-            &Err(FleetError::UserNotFound("nobody-here".into()))
-        );
+        assert_eq!(result, &Err(FleetError::UserNotFound("nobody-here".into())));
     }
     // A failure is not kept: the next call asks again.
     let before = commands(router);
-    let again = engine.fleet.get(RouterId(1)).unwrap().traffic("nobody-here");
+    let again = engine
+        .fleet
+        .get(RouterId(1))
+        .unwrap()
+        .traffic("nobody-here");
     assert_eq!(again, Err(FleetError::UserNotFound("nobody-here".into())));
     assert_eq!(commands(router) - before, 1);
 

@@ -225,15 +225,17 @@ mod tests {
             })
             .collect();
         for t in threads {
-            assert_eq!(
-                t.join().unwrap(),
-                Err(FleetError::UserOffline("u".into()))
-            );
+            assert_eq!(t.join().unwrap(), Err(FleetError::UserOffline("u".into())));
         }
         assert_eq!(runs.load(Ordering::SeqCst), 1);
         assert!(shared.is_empty(), "a failure is not kept");
         // The next caller runs again.
-        let again = shared.get("u", Instant::now() + Duration::from_secs(1), no_wrap, || Ok(3));
+        let again = shared.get(
+            "u",
+            Instant::now() + Duration::from_secs(1),
+            no_wrap,
+            || Ok(3),
+        );
         assert_eq!(again, Ok(3));
     }
 
@@ -243,7 +245,11 @@ mod tests {
         let deadline = || Instant::now() + Duration::from_secs(1);
         assert_eq!(shared.get("a", deadline(), no_wrap, || Ok(1)), Ok(1));
         assert_eq!(shared.get("a", deadline(), no_wrap, || Ok(2)), Ok(1));
-        assert_eq!(shared.get("b", deadline(), no_wrap, || Ok(7)), Ok(7), "own key");
+        assert_eq!(
+            shared.get("b", deadline(), no_wrap, || Ok(7)),
+            Ok(7),
+            "own key"
+        );
         std::thread::sleep(Duration::from_millis(200));
         assert_eq!(shared.get("a", deadline(), no_wrap, || Ok(2)), Ok(2));
     }
@@ -254,10 +260,15 @@ mod tests {
         let leader = {
             let shared = Arc::clone(&shared);
             std::thread::spawn(move || {
-                shared.get("u", Instant::now() + Duration::from_secs(5), no_wrap, || {
-                    std::thread::sleep(Duration::from_millis(300));
-                    Ok(1)
-                })
+                shared.get(
+                    "u",
+                    Instant::now() + Duration::from_secs(5),
+                    no_wrap,
+                    || {
+                        std::thread::sleep(Duration::from_millis(300));
+                        Ok(1)
+                    },
+                )
             })
         };
         while shared.is_empty() {

@@ -138,9 +138,8 @@ pub fn read_remembered<S: Stream>(
     }
     let source = remembered.source;
     let queue = remembered.queue.clone();
-    Ok(read_source(conn, user, address, source, deadline)?.filter(|reading| {
-        source != TrafficSource::TargetQueue || reading.queue == queue
-    }))
+    Ok(read_source(conn, user, address, source, deadline)?
+        .filter(|reading| source != TrafficSource::TargetQueue || reading.queue == queue))
 }
 
 /// Detects (or reuses) the traffic source of an online user at `address` (a live address).
