@@ -254,40 +254,42 @@ fn nginx_front_refuses_huge_headers_and_shields_the_engine_from_idle_and_slow_cl
     drop(slow);
 }
 
-/// A burst of 32 new keep-alive connections through the front, each asking twice.
-/// Ignored for now: in about one run in three a few answers stall ~5 s (tiny_http's task
-/// pool lets a new connection wait for a thread's 5 s idle timeout), so the 2 s bound fails.
+/// Bursts of 32 new keep-alive connections through the front, each asking twice, all
+/// answered within 2 s. Five bursts: with upstream keep-alive, tiny_http's connection pool
+/// left a connection without a thread in about every second burst (until nginx closed
+/// another upstream connection), which is why the shipped file has none.
 #[test]
-#[ignore = "flaky until the engine side of the connection burst is mended (issue 12)"]
 fn nginx_front_answers_a_burst_of_new_keep_alive_connections() {
     if !nginx_available() {
         return;
     }
-    let _watchdog = Watchdog::new("nginx_burst", Duration::from_secs(60));
+    let _watchdog = Watchdog::new("nginx_burst", Duration::from_secs(90));
     let (_engine_child, engine_addr) = engine();
     let front = start_front(engine_addr);
-    let started = Instant::now();
-    let burst: Vec<_> = (0..32)
-        .map(|_| {
-            let addr = front.plain;
-            std::thread::spawn(move || {
-                let mut s = TcpStream::connect(addr).unwrap();
-                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                let mut ok = 0;
-                for _ in 0..2 {
-                    s.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
-                        .unwrap();
-                    if read_response(&mut s).starts_with("HTTP/1.1 200") {
-                        ok += 1;
+    for round in 1..=5 {
+        let started = Instant::now();
+        let burst: Vec<_> = (0..32)
+            .map(|_| {
+                let addr = front.plain;
+                std::thread::spawn(move || {
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    let mut ok = 0;
+                    for _ in 0..2 {
+                        s.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                            .unwrap();
+                        if read_response(&mut s).starts_with("HTTP/1.1 200") {
+                            ok += 1;
+                        }
                     }
-                }
-                ok
+                    ok
+                })
             })
-        })
-        .collect();
-    let ok: usize = burst.into_iter().map(|t| t.join().unwrap()).sum();
-    let took = started.elapsed();
-    eprintln!("burst of 32 keep-alive connections: {ok}/64 answers 200 in {took:?}");
-    assert_eq!(ok, 64);
-    assert!(took < Duration::from_secs(2), "burst took {took:?}");
+            .collect();
+        let ok: usize = burst.into_iter().map(|t| t.join().unwrap()).sum();
+        let took = started.elapsed();
+        eprintln!("burst {round} of 32 keep-alive connections: {ok}/64 answers 200 in {took:?}");
+        assert_eq!(ok, 64, "burst {round}");
+        assert!(took < Duration::from_secs(2), "burst {round} took {took:?}");
+    }
 }
