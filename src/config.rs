@@ -29,6 +29,8 @@ pub struct Config {
     pub command_timeout: Duration,
     pub connect_timeout: Duration,
     pub poll_interval: Duration,
+    /// `TRAFFIC_SHARE_S`: a traffic reading answers every call for that user this long.
+    pub traffic_share_window: Duration,
     pub warmup_timeout: Duration,
     /// `None` when `RELOAD_INTERVAL_S=0` (never re-read the registry on a timer).
     pub reload_interval: Option<Duration>,
@@ -50,6 +52,7 @@ impl fmt::Debug for Config {
             .field("command_timeout", &self.command_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("poll_interval", &self.poll_interval)
+            .field("traffic_share_window", &self.traffic_share_window)
             .field("warmup_timeout", &self.warmup_timeout)
             .field("reload_interval", &self.reload_interval)
             .field("webhook_url", &self.webhook_url)
@@ -117,6 +120,13 @@ impl Config {
                 }
             };
         let reload = seconds("RELOAD_INTERVAL_S", 60.0, true)?;
+        let traffic_share = seconds("TRAFFIC_SHARE_S", 0.25, true)?;
+        if traffic_share > Duration::from_secs(5) {
+            return Err(error(
+                "TRAFFIC_SHARE_S",
+                "expected at most 5 seconds (a shared reading is that old at most)",
+            ));
+        }
         let webhook_url = get("WEBHOOK_URL");
         if let Some(url) = &webhook_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -149,6 +159,7 @@ impl Config {
             command_timeout: seconds("COMMAND_TIMEOUT_S", 10.0, false)?,
             connect_timeout: seconds("CONNECT_TIMEOUT_S", 5.0, false)?,
             poll_interval: seconds("POLL_INTERVAL_S", 10.0, false)?,
+            traffic_share_window: traffic_share,
             warmup_timeout: seconds("WARMUP_TIMEOUT_S", 10.0, true)?,
             reload_interval: if reload.is_zero() { None } else { Some(reload) },
             webhook_url,
@@ -225,6 +236,7 @@ mod tests {
         assert_eq!(c.command_timeout, Duration::from_secs(10));
         assert_eq!(c.connect_timeout, Duration::from_secs(5));
         assert_eq!(c.poll_interval, Duration::from_secs(10));
+        assert_eq!(c.traffic_share_window, Duration::from_millis(250));
         assert_eq!(c.warmup_timeout, Duration::from_secs(10));
         assert_eq!(c.reload_interval, Some(Duration::from_secs(60)));
         assert_eq!(c.app_key, None);
@@ -258,6 +270,8 @@ mod tests {
             ("POLL_INTERVAL_S", "ten"),
             ("WEBHOOK_URL", "ftp://x"),
             ("METRICS_PUBLIC", "maybe"),
+            ("TRAFFIC_SHARE_S", "6"),
+            ("TRAFFIC_SHARE_S", "soon"),
         ] {
             let e = config(&[(name, value)]).unwrap_err();
             assert_eq!(e.variable, name);
@@ -274,6 +288,12 @@ mod tests {
                 .unwrap()
                 .command_timeout,
             Duration::from_millis(500)
+        );
+        assert_eq!(
+            config(&[("TRAFFIC_SHARE_S", "0")])
+                .unwrap()
+                .traffic_share_window,
+            Duration::ZERO
         );
     }
 

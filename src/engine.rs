@@ -61,6 +61,7 @@ impl EngineSettings {
                 command_timeout: config.command_timeout,
                 connect_timeout: config.connect_timeout,
                 poll_interval: config.poll_interval,
+                traffic_share_window: config.traffic_share_window,
                 ..FleetSettings::default()
             },
             webhook: match (&config.webhook_url, &config.webhook_secret) {

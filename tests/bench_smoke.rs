@@ -22,17 +22,37 @@ fn quick_benchmark_runs_every_scenario() {
     assert_eq!(latency.runs.len(), 2, "latency 0 and an emulated WAN");
     for run in &latency.runs {
         assert_eq!(run.engine_errors, 0, "every traffic read answered 200");
-        for summary in [&run.engine, &run.direct, &run.per_request] {
+        for summary in [
+            &run.engine,
+            &run.direct,
+            &run.per_request,
+            &run.per_request_uncached,
+        ] {
             assert_eq!(summary.count, run.rounds);
             assert!(summary.p50_ms > 0.0 && summary.p99_ms >= summary.p50_ms);
         }
         assert!(run.engine_over_direct_p50 > 0.0 && run.per_request_over_engine_p50 > 0.0);
     }
-    // With 20 ms per reply the router's own round trips dominate every path.
+    // With 20 ms per reply the router's own round trips dominate every path; the engine
+    // sends one command per call (the address comes from its cache).
     let wan = &latency.runs[1];
+    assert!(wan.direct.p50_ms >= 20.0, "one command at 20 ms: {wan:?}");
     assert!(
-        wan.direct.p50_ms >= 40.0,
-        "two commands at 20 ms each: {wan:?}"
+        wan.per_request_uncached.p50_ms >= 60.0,
+        "login + two commands at 20 ms each: {wan:?}"
+    );
+    for run in &latency.runs {
+        assert!(
+            (0.99..=1.01).contains(&run.engine_commands_per_call),
+            "one router command per warm traffic call: {run:?}"
+        );
+    }
+
+    let share = report.share.as_ref().expect("share ran");
+    assert!(share.calls > 0 && share.errors == 0, "{share:?}");
+    assert!(
+        share.router_commands < share.calls,
+        "viewers of one user share commands: {share:?}"
     );
 
     let reads = report.reads.as_ref().expect("reads ran");
@@ -101,6 +121,7 @@ fn quick_benchmark_runs_every_scenario() {
         "scale",
         "overload",
         "reconnect",
+        "share",
         "report",
     ] {
         let path = report.output_dir.join(format!("{name}.json"));

@@ -19,6 +19,7 @@ mod nginx;
 mod notify;
 mod openapi;
 mod ops;
+mod roundtrip;
 mod serve;
 mod serve_file;
 mod sim;

@@ -2,9 +2,12 @@
 //! against the same RouterOS commands on one persistent direct client (the floor) and on a
 //! fresh connect + login per request (a PHP app without a middleware).
 //!
-//! The three run interleaved, one sample of each per round, so drift hits all alike. All
-//! three send the same two commands: `/ppp/active/print ?name=alice` and the remembered
-//! queue read.
+//! The four run interleaved, one sample of each per round, so drift hits all alike. The
+//! floor does the least work that gives the same answer: one command, the remembered queue
+//! read at the address it learned (what the engine does for a user its last poll saw
+//! online). Per request does that same command after connect + login; "per request, no
+//! cache" is what an app without any memory must send: connect, login, `/ppp/active/print
+//! ?name=alice`, then the queue.
 
 use super::harness::{
     router_configs, sim_addrs, simulator, BenchEngine, BenchError, BenchResult, KEY,
@@ -29,10 +32,15 @@ pub struct LatencyRun {
     pub engine: Summary,
     pub direct: Summary,
     pub per_request: Summary,
+    /// Connect + login + session lookup + queue read: an app that remembers nothing.
+    pub per_request_uncached: Summary,
     pub engine_over_direct_p50: f64,
     pub engine_over_direct_p99: f64,
     pub per_request_over_engine_p50: f64,
     pub per_request_over_engine_p99: f64,
+    pub per_request_uncached_over_engine_p50: f64,
+    /// Router commands per engine call (simulator count, polls excluded): 1 expected.
+    pub engine_commands_per_call: f64,
     /// Engine answers other than 200 (none expected).
     pub engine_errors: usize,
 }
@@ -66,12 +74,21 @@ impl LatencyResult {
                 ),
             ]);
             rows.push([
+                format!("connect+login+lookup+queue per request ({at})"),
+                pair(&run.per_request_uncached),
+            ]);
+            rows.push([
                 format!("per-request / engine ({at})"),
                 format!(
-                    "p50 {} · p99 {}",
+                    "p50 {} · p99 {} · without a cache p50 {}",
                     times(run.per_request_over_engine_p50),
-                    times(run.per_request_over_engine_p99)
+                    times(run.per_request_over_engine_p99),
+                    times(run.per_request_uncached_over_engine_p50)
                 ),
+            ]);
+            rows.push([
+                format!("router commands per engine call ({at})"),
+                format!("{:.2}", run.engine_commands_per_call),
             ]);
         }
         rows
@@ -91,8 +108,9 @@ pub fn run(quick: bool) -> BenchResult<LatencyResult> {
     Ok(LatencyResult { runs })
 }
 
-/// The floor's work: the same two commands the engine sends for a warm traffic read.
-fn read_traffic(client: &mut Client, memory: &mut TrafficMemory) -> BenchResult<()> {
+/// An app without a cache: look the session up, then detect (or reuse) the source.
+/// Returns the session's address.
+fn read_traffic(client: &mut Client, memory: &mut TrafficMemory) -> BenchResult<String> {
     let deadline = Instant::now() + TIMEOUT;
     let fail = |e: net_engine::router::RouterError| BenchError(format!("direct client: {e}"));
     let sessions = client.active_sessions_of(USER, deadline).map_err(fail)?;
@@ -103,6 +121,15 @@ fn read_traffic(client: &mut Client, memory: &mut TrafficMemory) -> BenchResult<
     traffic::detect(client, memory, USER, &session.address, deadline)
         .map_err(fail)?
         .ok_or_else(|| BenchError(format!("no traffic source for {USER}")))?;
+    Ok(session.address)
+}
+
+/// The floor's work: one command, the remembered source at the known address.
+fn read_known(client: &mut Client, memory: &TrafficMemory, address: &str) -> BenchResult<()> {
+    let deadline = Instant::now() + TIMEOUT;
+    traffic::read_remembered(client, memory, USER, address, deadline)
+        .map_err(|e| BenchError(format!("direct client: {e}")))?
+        .ok_or_else(|| BenchError(format!("the remembered source of {USER} answered nothing")))?;
     Ok(())
 }
 
@@ -118,9 +145,13 @@ fn logged_in(addr: SocketAddr) -> BenchResult<Client> {
 fn run_one(latency_ms: u64, rounds: usize) -> BenchResult<LatencyRun> {
     let sim = simulator(1, 200, Duration::from_millis(latency_ms))?;
     let addrs = sim_addrs(&sim);
+    // No share window: every call below is the engine's own round trip, not a kept answer.
     let engine = BenchEngine::start(
         router_configs(&addrs),
-        FleetSettings::default(),
+        FleetSettings {
+            traffic_share_window: Duration::ZERO,
+            ..FleetSettings::default()
+        },
         Duration::from_secs(20),
     )?;
     if !engine.warm {
@@ -133,6 +164,11 @@ fn run_one(latency_ms: u64, rounds: usize) -> BenchResult<LatencyRun> {
     let mut direct = logged_in(router)?;
     let mut direct_memory = TrafficMemory::default();
     let mut fresh_memory = TrafficMemory::default();
+    let mut uncached_memory = TrafficMemory::default();
+    // The floor and per-request learn the source and address once, as the engine's poll and
+    // first call do.
+    let address = read_traffic(&mut direct, &mut direct_memory)?;
+    read_traffic(&mut direct, &mut fresh_memory)?;
 
     let mut engine_call = |errors: &mut usize| -> BenchResult<Duration> {
         let started = Instant::now();
@@ -147,41 +183,66 @@ fn run_one(latency_ms: u64, rounds: usize) -> BenchResult<LatencyRun> {
     };
     let mut direct_call = || -> BenchResult<Duration> {
         let started = Instant::now();
-        read_traffic(&mut direct, &mut direct_memory)?;
+        read_known(&mut direct, &direct_memory, &address)?;
         Ok(started.elapsed())
     };
-    let mut fresh_call = || -> BenchResult<Duration> {
+    let fresh_call = || -> BenchResult<Duration> {
         let started = Instant::now();
         let mut client = logged_in(router)?;
-        read_traffic(&mut client, &mut fresh_memory)?;
+        read_known(&mut client, &fresh_memory, &address)?;
+        drop(client);
+        Ok(started.elapsed())
+    };
+    let mut uncached_call = || -> BenchResult<Duration> {
+        let started = Instant::now();
+        let mut client = logged_in(router)?;
+        read_traffic(&mut client, &mut uncached_memory)?;
         drop(client);
         Ok(started.elapsed())
     };
 
-    // Warm-up: the engine and both clients learn the traffic source; caches and TCP settle.
+    // Warm-up: the engine and the clients learn the traffic source; caches and TCP settle.
     let mut ignored = 0;
     for _ in 0..(rounds / 10).clamp(3, 50) {
         engine_call(&mut ignored)?;
         direct_call()?;
         fresh_call()?;
+        uncached_call()?;
     }
+    // The engine's router commands, counted on the simulator (no poll runs in between:
+    // the default poll is 10 s and the count is taken over engine calls only).
+    let mut engine_commands = 0u64;
+    let mut engine_counted = 0u64;
+    let counter = || sim.routers()[0].with_state(|s| s.commands_received());
     let mut engine_samples = Vec::with_capacity(rounds);
     let mut direct_samples = Vec::with_capacity(rounds);
     let mut fresh_samples = Vec::with_capacity(rounds);
+    let mut uncached_samples = Vec::with_capacity(rounds);
     let mut engine_errors = 0;
     for round in 0..rounds {
         // Rotate who goes first so none always runs right after a connection close.
-        for slot in 0..3 {
-            match (round + slot) % 3 {
-                0 => engine_samples.push(engine_call(&mut engine_errors)?),
+        for slot in 0..4 {
+            match (round + slot) % 4 {
+                0 => {
+                    let before = counter();
+                    let polled = engine.fleet.snapshots()[0].last_poll_at;
+                    engine_samples.push(engine_call(&mut engine_errors)?);
+                    // A poll that ran meanwhile would add its commands: skip that sample.
+                    if engine.fleet.snapshots()[0].last_poll_at == polled {
+                        engine_commands += counter() - before;
+                        engine_counted += 1;
+                    }
+                }
                 1 => direct_samples.push(direct_call()?),
-                _ => fresh_samples.push(fresh_call()?),
+                2 => fresh_samples.push(fresh_call()?),
+                _ => uncached_samples.push(uncached_call()?),
             }
         }
     }
     let engine_summary = Summary::of(&engine_samples);
     let direct_summary = Summary::of(&direct_samples);
     let fresh_summary = Summary::of(&fresh_samples);
+    let uncached_summary = Summary::of(&uncached_samples);
     drop(engine);
     drop(sim);
     Ok(LatencyRun {
@@ -191,9 +252,16 @@ fn run_one(latency_ms: u64, rounds: usize) -> BenchResult<LatencyRun> {
         engine_over_direct_p99: ratio(engine_summary.p99_ms, direct_summary.p99_ms),
         per_request_over_engine_p50: ratio(fresh_summary.p50_ms, engine_summary.p50_ms),
         per_request_over_engine_p99: ratio(fresh_summary.p99_ms, engine_summary.p99_ms),
+        per_request_uncached_over_engine_p50: ratio(uncached_summary.p50_ms, engine_summary.p50_ms),
+        engine_commands_per_call: if engine_counted == 0 {
+            0.0
+        } else {
+            engine_commands as f64 / engine_counted as f64
+        },
         engine: engine_summary,
         direct: direct_summary,
         per_request: fresh_summary,
+        per_request_uncached: uncached_summary,
         engine_errors,
     })
 }

@@ -486,7 +486,7 @@ impl RouterActor {
                             .set_secret(&secret.id, &changes, deadline)
                             .map_err(Failure::Router)?;
                         let kicked = if kick {
-                            kick_user(client, &user, deadline)?
+                            self.kick_cached(client, &user, deadline)?
                         } else {
                             0
                         };
@@ -505,14 +505,14 @@ impl RouterActor {
                             .remove_secret(&secret.id, deadline)
                             .map_err(Failure::Router)?;
                         if kick {
-                            kick_user(client, &user, deadline)
+                            self.kick_cached(client, &user, deadline)
                         } else {
                             Ok(0)
                         }
                     });
                 answer!(job, result)
             }
-            Command::Kick(job, user) => answer!(job, kick_user(client, &user, deadline)),
+            Command::Kick(job, user) => answer!(job, self.kick_cached(client, &user, deadline)),
             Command::Isolate(job, request) => {
                 answer!(job, self.isolate(client, &request, deadline))
             }
@@ -552,6 +552,22 @@ impl RouterActor {
         user: &str,
         deadline: Instant,
     ) -> Result<super::TrafficReading, Failure> {
+        // One round trip: the remembered source at the address the last poll saw.
+        let cached = self
+            .cell
+            .load()
+            .sessions
+            .iter()
+            .find(|s| s.name == user && !s.address.is_empty())
+            .map(|s| s.address.clone());
+        if let Some(address) = cached {
+            let reading = traffic::read_remembered(client, &self.traffic, user, &address, deadline)
+                .map_err(Failure::Router)?;
+            if let Some(reading) = reading {
+                return Ok(reading);
+            }
+        }
+        // Nothing remembered, or the cache was wrong: look the user up live and re-detect.
         let sessions = client
             .active_sessions_of(user, deadline)
             .map_err(Failure::Router)?;
@@ -566,6 +582,39 @@ impl RouterActor {
         traffic::detect(client, &mut self.traffic, user, &session.address, deadline)
             .map_err(Failure::Router)?
             .ok_or_else(|| Failure::Fleet(FleetError::UserOffline(user.to_owned())))
+    }
+
+    /// Kicks `user` by the session `.id`s the last poll saw (one command per session, no
+    /// live lookup); when one of them is gone (`no such item`: the session ended or moved)
+    /// or none was seen, the live sessions are looked up and kicked as usual.
+    fn kick_cached(
+        &self,
+        client: &mut Client,
+        user: &str,
+        deadline: Instant,
+    ) -> Result<usize, Failure> {
+        let ids: Vec<String> = self
+            .cell
+            .load()
+            .sessions
+            .iter()
+            .filter(|s| s.name == user && !s.id.is_empty())
+            .map(|s| s.id.clone())
+            .collect();
+        if ids.is_empty() {
+            return kick_user(client, user, deadline);
+        }
+        let mut kicked = 0;
+        for id in &ids {
+            match client.remove_active(id, deadline) {
+                Ok(()) => kicked += 1,
+                Err(e) if e.trap_starts_with("no such item") => {
+                    return Ok(kicked + kick_user(client, user, deadline)?);
+                }
+                Err(e) => return Err(Failure::Router(e)),
+            }
+        }
+        Ok(kicked)
     }
 
     fn isolate(

@@ -10,6 +10,7 @@
 use super::command::{
     Command, IsolateOutcome, IsolateRequest, Job, RefreshOutcome, TrafficReading, UpdateOutcome,
 };
+use super::share::Shared;
 use super::snapshot::{RouterSnapshot, SnapshotCell};
 use super::FleetError;
 use crate::model::{NewSecret, SecretChanges};
@@ -123,6 +124,8 @@ pub struct RouterHandle {
     pub(crate) max_waiters: usize,
     pub(crate) waiters_total: Arc<AtomicUsize>,
     pub(crate) max_waiters_total: usize,
+    /// Traffic readings shared by every caller asking for the same user meanwhile.
+    pub(crate) traffic_share: Shared<TrafficReading>,
 }
 
 /// One caller counted as waiting on a router (per router and fleet-wide) until dropped.
@@ -242,9 +245,28 @@ impl RouterHandle {
         self.call(Command::LiveResource)
     }
 
-    /// Live bits/s of `user` (smart detection).
+    /// Live bits/s of `user` (smart detection). Calls for the same user while one runs, or
+    /// within the share window after it answered, get that one's answer (its `sampled_at`
+    /// says when the router gave it): many viewers cost the router one command.
     pub fn traffic(&self, user: &str) -> Result<TrafficReading, FleetError> {
-        self.call(|job| Command::Traffic(job, user.to_owned()))
+        let deadline = Instant::now() + self.command_timeout;
+        self.traffic_share.get(
+            user,
+            deadline,
+            |wait| {
+                // A follower holds an HTTP thread like any waiter, within the same budget.
+                let Some(_slot) = WaiterSlot::take(
+                    &self.waiters,
+                    self.max_waiters,
+                    &self.waiters_total,
+                    self.max_waiters_total,
+                ) else {
+                    return Err(FleetError::QueueFull);
+                };
+                wait()
+            },
+            || self.call(|job| Command::Traffic(job, user.to_owned())),
+        )
     }
 
     /// Polls the router now and returns what it read.

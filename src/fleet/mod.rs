@@ -7,6 +7,7 @@ mod actor;
 pub mod command;
 pub mod handle;
 pub mod index;
+pub mod share;
 pub mod snapshot;
 pub mod traffic;
 
@@ -50,6 +51,9 @@ pub struct FleetSettings {
     /// many threads to its general ones, so waiting callers never take the threads that
     /// serve cached reads, and one slow router holds at most `max_waiters_per_router`.
     pub max_waiters_total: usize,
+    /// How long a traffic reading still answers new calls for the same user after the
+    /// router gave it (0: only calls that arrived while it ran share it).
+    pub traffic_share_window: Duration,
 }
 
 impl FleetSettings {
@@ -78,6 +82,7 @@ impl Default for FleetSettings {
             thread_stack_size: 256 * 1024,
             max_waiters_per_router: 65,
             max_waiters_total: 130,
+            traffic_share_window: Duration::from_millis(250),
         }
     }
 }
@@ -525,6 +530,7 @@ impl Fleet {
             max_waiters: self.settings.max_waiters_per_router,
             waiters_total: Arc::clone(&self.waiters_total),
             max_waiters_total: self.settings.max_waiters_total,
+            traffic_share: share::Shared::new(self.settings.traffic_share_window),
         });
         let mut actor = RouterActor::new(
             config.clone(),

@@ -1,5 +1,6 @@
 //! Smart traffic detection for one customer: exact queue, `<pppoe-U>`, target `/32`, then
-//! monitor-traffic; exact matches only (`ali` never matches `alice`), source remembered.
+//! monitor-traffic; exact matches only (`ali` never matches `alice`), source remembered, so a
+//! user the last poll saw online costs one router command (`read_remembered`).
 
 use super::command::{TrafficReading, TrafficSource};
 use crate::model::SimpleQueue;
@@ -10,22 +11,38 @@ use std::time::{Instant, SystemTime};
 /// Above this many remembered users the memory is cleared (it is only a shortcut).
 const MAX_REMEMBERED: usize = 100_000;
 
+/// What worked last for one user: the source, the queue it read (queue sources) and the
+/// address the session had then (what a target queue was found by).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remembered {
+    pub source: TrafficSource,
+    pub queue: Option<String>,
+    pub address: String,
+}
+
 /// Which source worked last for each user.
 #[derive(Default)]
 pub struct TrafficMemory {
-    sources: HashMap<String, TrafficSource>,
+    sources: HashMap<String, Remembered>,
 }
 
 impl TrafficMemory {
-    pub fn get(&self, user: &str) -> Option<TrafficSource> {
-        self.sources.get(user).copied()
+    pub fn get(&self, user: &str) -> Option<&Remembered> {
+        self.sources.get(user)
     }
 
-    pub fn remember(&mut self, user: &str, source: TrafficSource) {
+    pub fn remember(&mut self, user: &str, reading: &TrafficReading, address: &str) {
         if self.sources.len() >= MAX_REMEMBERED {
             self.sources.clear();
         }
-        self.sources.insert(user.to_owned(), source);
+        let remembered = Remembered {
+            source: reading.source,
+            queue: reading.queue.clone(),
+            address: address.to_owned(),
+        };
+        if self.sources.get(user) != Some(&remembered) {
+            self.sources.insert(user.to_owned(), remembered);
+        }
     }
 
     pub fn forget(&mut self, user: &str) {
@@ -101,7 +118,31 @@ pub fn read_source<S: Stream>(
     }
 }
 
-/// Detects (or reuses) the traffic source of an online user at `address`.
+/// One command: the remembered source of `user`, read with `address` — the address the
+/// last poll saw (no live `/ppp/active` lookup). `Ok(None)` when that is not safe to trust:
+/// nothing remembered, the address changed since the source was found, the source answers
+/// nothing (the session moved or ended), or a target queue answers under another name (the
+/// address now belongs to someone else's queue). The caller then looks the user up live.
+pub fn read_remembered<S: Stream>(
+    conn: &mut Connection<S>,
+    memory: &TrafficMemory,
+    user: &str,
+    address: &str,
+    deadline: Instant,
+) -> Result<Option<TrafficReading>, RouterError> {
+    let Some(remembered) = memory.get(user) else {
+        return Ok(None);
+    };
+    if remembered.address != address {
+        return Ok(None);
+    }
+    let source = remembered.source;
+    let queue = remembered.queue.clone();
+    Ok(read_source(conn, user, address, source, deadline)?
+        .filter(|reading| source != TrafficSource::TargetQueue || reading.queue == queue))
+}
+
+/// Detects (or reuses) the traffic source of an online user at `address` (a live address).
 pub fn detect<S: Stream>(
     conn: &mut Connection<S>,
     memory: &mut TrafficMemory,
@@ -109,15 +150,16 @@ pub fn detect<S: Stream>(
     address: &str,
     deadline: Instant,
 ) -> Result<Option<TrafficReading>, RouterError> {
-    if let Some(source) = memory.get(user) {
+    if let Some(source) = memory.get(user).map(|r| r.source) {
         if let Some(reading) = read_source(conn, user, address, source, deadline)? {
+            memory.remember(user, &reading, address);
             return Ok(Some(reading));
         }
         memory.forget(user);
     }
     for source in TrafficSource::DETECTION_ORDER {
         if let Some(reading) = read_source(conn, user, address, source, deadline)? {
-            memory.remember(user, source);
+            memory.remember(user, &reading, address);
             return Ok(Some(reading));
         }
     }
