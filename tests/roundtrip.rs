@@ -18,6 +18,8 @@ fn engine(routers: usize, users: usize, window: Duration) -> (Simulator, TestEng
     let settings = FleetSettings {
         poll_interval: Duration::from_secs(600),
         traffic_share_window: window,
+        // One command per call: these tests count the round trips of the command path.
+        traffic_streams_max: 0,
         ..fast_settings()
     };
     let engine = TestEngine::start(router_configs(&sim), settings);
