@@ -16,6 +16,7 @@ use super::command::{Command, IsolateOutcome, IsolateRequest, RefreshOutcome, Up
 use super::handle::RouterLoad;
 use super::snapshot::{RouterState, SnapshotCell};
 use super::traffic::{self, TrafficMemory};
+use super::watch::LiveTraffic;
 use super::{isolation, FleetError, FleetEvent, FleetObserver, FleetSettings, ISOLATION_LIST};
 use super::{TrafficReading, TrafficSource};
 use crate::model::{utc_parts, ActiveSession, RouterConfig, Secret};
@@ -41,12 +42,10 @@ enum Wake {
     Idle,
 }
 
-/// A watched customer's live traffic stream.
+/// A watched customer's live traffic stream (its readings go to [`LiveTraffic`]).
 struct Watched {
     tag: String,
     interface: String,
-    latest: Option<TrafficReading>,
-    last_asked: Instant,
 }
 
 /// Why a connected session ended.
@@ -65,6 +64,8 @@ pub(crate) struct RouterActor {
     /// Command times and the running command's start, for the callers' admission.
     load: Arc<RouterLoad>,
     traffic: TrafficMemory,
+    /// Watched customers' latest readings, shared with the handle's callers.
+    pub(crate) live_traffic: Arc<LiveTraffic>,
     rng: Rng,
     /// Sessions of the previous poll by `.id`; `None` right after a (re)connect, so the
     /// first poll is a baseline and does not fire a storm of session events.
@@ -113,6 +114,7 @@ impl RouterActor {
             observer,
             load,
             traffic: TrafficMemory::default(),
+            live_traffic: Arc::new(LiveTraffic::default()),
             rng: Rng::from_entropy(),
             previous_sessions: None,
             secrets_fingerprint: None,
@@ -229,6 +231,10 @@ impl RouterActor {
             });
         }
         self.previous_sessions = None;
+        // Readings of a dead connection answer nobody; the streams restart on reconnect.
+        for user in self.watched.keys() {
+            self.live_traffic.publish(user, None);
+        }
     }
 
     /// Answers commands with `router_offline` for `wait`; false when stopped.
@@ -384,8 +390,8 @@ impl RouterActor {
             let tag = client.monitor_traffic_stream(&interface)?;
             if let Some(w) = self.watched.get_mut(&user) {
                 w.tag = tag;
-                w.latest = None;
             }
+            self.live_traffic.publish(&user, None);
         }
         Ok(())
     }
@@ -438,21 +444,23 @@ impl RouterActor {
             };
             match event {
                 StreamEvent::Row { record, .. } => {
-                    if let Some(w) = self.watched.get_mut(&user) {
+                    if let Some(w) = self.watched.get(&user) {
                         let reading = interface_traffic(&record, &w.interface);
                         // On a PPPoE server interface rx is what the customer sends: upload.
-                        w.latest = Some(TrafficReading {
+                        let reading = TrafficReading {
                             user: user.clone(),
                             source: TrafficSource::MonitorTraffic,
                             queue: None,
                             upload_bps: reading.rx_bps,
                             download_bps: reading.tx_bps,
                             sampled_at: SystemTime::now(),
-                        });
+                        };
+                        self.live_traffic.publish(&user, Some(reading));
                     }
                 }
                 StreamEvent::Ended { traps, .. } => {
                     self.watched.remove(&user);
+                    self.live_traffic.forget(&user);
                     if !traps.is_empty() {
                         self.unstreamable.insert(user);
                     }
@@ -464,6 +472,7 @@ impl RouterActor {
         }
         let ended = self.apply_session_changes(changes);
         for user in ended {
+            self.live_traffic.forget(&user);
             if let Some(w) = self.watched.remove(&user) {
                 client.cancel_stream(&w.tag, Instant::now() + self.settings.command_timeout)?;
             }
@@ -583,13 +592,21 @@ impl RouterActor {
         let idle = self.settings.traffic_stream_idle;
         let expired: Vec<String> = self
             .watched
-            .iter()
-            .filter(|(_, w)| w.last_asked.elapsed() >= idle)
-            .map(|(u, _)| u.clone())
+            .keys()
+            .filter(|u| {
+                self.live_traffic
+                    .last_asked(u)
+                    .is_none_or(|asked| asked.elapsed() >= idle)
+            })
+            .cloned()
             .collect();
         for user in expired {
+            self.live_traffic.forget(&user);
             if let Some(w) = self.watched.remove(&user) {
-                log::debug!("router {}: traffic stream of {user:?} idle, cancelled", self.config.id);
+                log::debug!(
+                    "router {}: traffic stream of {user:?} idle, cancelled",
+                    self.config.id
+                );
                 client.cancel_stream(&w.tag, Instant::now() + self.settings.command_timeout)?;
             }
         }
@@ -608,15 +625,9 @@ impl RouterActor {
         let interface = traffic::pppoe_name(user);
         match client.monitor_traffic_stream(&interface) {
             Ok(tag) => {
-                self.watched.insert(
-                    user.to_owned(),
-                    Watched {
-                        tag,
-                        interface,
-                        latest: None,
-                        last_asked: Instant::now(),
-                    },
-                );
+                self.watched
+                    .insert(user.to_owned(), Watched { tag, interface });
+                self.live_traffic.watch(user);
                 Ok(())
             }
             Err(e) if e.is_connectivity_error() => Err(e),
@@ -902,12 +913,12 @@ impl RouterActor {
         user: &str,
         deadline: Instant,
     ) -> Result<super::TrafficReading, Failure> {
-        // A watched customer: the stream's latest reading, no round trip.
-        if let Some(w) = self.watched.get_mut(user) {
-            w.last_asked = Instant::now();
-            if let Some(reading) = &w.latest {
-                return Ok(reading.clone());
+        // A watched customer whose reading arrived while this call queued.
+        if self.watched.contains_key(user) {
+            if let Some(reading) = self.live_traffic.latest(user) {
+                return Ok(reading);
             }
+            self.live_traffic.asked(user);
         }
         let reading = self.read_traffic_once(client, user, deadline)?;
         self.watch(client, user).map_err(Failure::Router)?;
@@ -1010,7 +1021,13 @@ impl RouterActor {
                     changed: false,
                 });
             }
-            add_entry(client, &request.list, &address, request.comment.as_deref(), deadline)
+            add_entry(
+                client,
+                &request.list,
+                &address,
+                request.comment.as_deref(),
+                deadline,
+            )
         } else {
             for entry in &existing {
                 client

@@ -11,6 +11,7 @@ pub mod isolation;
 pub mod share;
 pub mod snapshot;
 pub mod traffic;
+pub mod watch;
 
 pub use command::{
     IsolateOutcome, IsolateRequest, RefreshOutcome, TrafficReading, TrafficSource, UpdateOutcome,
@@ -534,6 +535,7 @@ impl Fleet {
         first.username = config.username.clone();
         let cell = Arc::new(SnapshotCell::new(first));
         let load = Arc::new(handle::RouterLoad::default());
+        let live_traffic = Arc::new(watch::LiveTraffic::default());
         let handle = Arc::new(RouterHandle {
             id: config.id,
             commands: commands_tx,
@@ -546,6 +548,7 @@ impl Fleet {
             waiters_total: Arc::clone(&self.waiters_total),
             max_waiters_total: self.settings.max_waiters_total,
             traffic_share: share::Shared::new(self.settings.traffic_share_window),
+            live_traffic: Arc::clone(&live_traffic),
         });
         let mut actor = RouterActor::new(
             config.clone(),
@@ -556,6 +559,7 @@ impl Fleet {
             Arc::clone(&self.observer),
             load,
         );
+        actor.live_traffic = live_traffic;
         let id = config.id;
         let thread = std::thread::Builder::new()
             .name(format!("router-{id}"))

@@ -281,9 +281,8 @@ impl<S: Stream> Connection<S> {
             return Ok(());
         };
         state.cancelling = true;
-        self.events.retain(|e| {
-            !matches!(e, StreamEvent::Row { tag: t, .. } if t == tag)
-        });
+        self.events
+            .retain(|e| !matches!(e, StreamEvent::Row { tag: t, .. } if t == tag));
         match self.cancel(tag, deadline) {
             Err(RouterError::Trap(_)) | Ok(()) => Ok(()),
             Err(e) => Err(e),
@@ -646,7 +645,9 @@ mod tests {
                 &["!re", ".tag=1", "=name=s3"],
             ],
         );
-        let rows = conn.run(CommandBuilder::new("/ppp/secret/print"), soon()).unwrap();
+        let rows = conn
+            .run(CommandBuilder::new("/ppp/secret/print"), soon())
+            .unwrap();
         let names: Vec<String> = rows.iter().map(|r| r.text("name")).collect();
         assert_eq!(names, ["c1", "c2"]);
         assert!(conn.wait_stream(Duration::ZERO).unwrap());
@@ -703,7 +704,8 @@ mod tests {
     #[test]
     fn a_refused_stream_ends_with_its_traps() {
         let mut conn = connection(&[]);
-        conn.start_stream(CommandBuilder::new("/nope/listen")).unwrap();
+        conn.start_stream(CommandBuilder::new("/nope/listen"))
+            .unwrap();
         push(
             &mut conn,
             &[
@@ -726,7 +728,8 @@ mod tests {
     #[test]
     fn a_broken_connection_ends_every_stream() {
         let mut conn = connection(&[]);
-        conn.start_stream(CommandBuilder::new("/ppp/active/listen")).unwrap();
+        conn.start_stream(CommandBuilder::new("/ppp/active/listen"))
+            .unwrap();
         push(&mut conn, &[&["!fatal", "session terminated on request"]]);
         assert!(matches!(
             conn.wait_stream(Duration::from_millis(10)),
