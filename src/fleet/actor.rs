@@ -33,7 +33,9 @@ use std::time::{Duration, Instant, SystemTime};
 /// Longest wait on the socket while streams run (a command queued meanwhile waits this long).
 const STREAM_WAIT: Duration = Duration::from_millis(20);
 
-/// What woke the connected loop.
+/// What woke the connected loop. (Lives on the stack for one turn of the loop: boxing the
+/// command would allocate for every command.)
+#[allow(clippy::large_enum_variant)]
 enum Wake {
     Stop,
     Command(Command),
