@@ -303,6 +303,11 @@ mod tests {
             ("WEBHOOK_URL", "ftp://x"),
             ("METRICS_PUBLIC", "maybe"),
             ("TRAFFIC_SHARE_S", "6"),
+            ("TRAFFIC_STREAMS_MAX", "many"),
+            ("TRAFFIC_STREAMS_MAX", "5000"),
+            ("TRAFFIC_STREAM_IDLE_S", "0"),
+            ("UNREACHABLE_RETRY_S", "0"),
+            ("LOGIN_BACKOFF_MAX_S", "soon"),
             ("TRAFFIC_SHARE_S", "soon"),
         ] {
             let e = config(&[(name, value)]).unwrap_err();
