@@ -528,3 +528,57 @@ fn the_engine_keeps_answers_in_step_while_streams_run_and_the_router_restarts() 
         || !handle.snapshot().sessions.iter().any(|s| s.name == gone),
     );
 }
+
+#[test]
+#[ignore = "measurement"]
+fn measure_command_latency_beside_a_listen() {
+    let sim = simulator(1, 20);
+    let addr = sim.routers()[0].addr();
+    for listen in [false, true] {
+        let deadline = || Instant::now() + Duration::from_secs(2);
+        let mut client = Client::connect("127.0.0.1", addr.port(), Duration::from_secs(2)).unwrap();
+        client.login("admin", "", deadline()).unwrap();
+        if listen {
+            client.listen_active().unwrap();
+        }
+        let mut times = Vec::new();
+        for _ in 0..50 {
+            let started = Instant::now();
+            client.resource(deadline()).unwrap();
+            times.push(started.elapsed());
+        }
+        times.sort();
+        eprintln!("listen {listen}: p50 {:?} max {:?}", times[25], times[49]);
+    }
+}
+
+#[test]
+#[ignore = "measurement"]
+fn measure_engine_call_latency_beside_a_listen() {
+    let sim = simulator(1, 20);
+    for listen in [false, true] {
+        let settings = FleetSettings {
+            poll_interval: Duration::from_secs(600),
+            traffic_share_window: Duration::ZERO,
+            traffic_streams_max: 0,
+            listen_sessions: listen,
+            ..fast_settings()
+        };
+        let engine = TestEngine::start(router_configs(&sim), settings);
+        let handle = engine.fleet.get(RouterId(1)).unwrap();
+        let user = sim.routers()[0].with_state(|s| s.active_names())[0].clone();
+        handle.traffic(&user).unwrap();
+        let mut times = Vec::new();
+        for _ in 0..100 {
+            let started = Instant::now();
+            handle.traffic(&user).unwrap();
+            times.push(started.elapsed());
+            std::thread::sleep(Duration::from_millis(7));
+        }
+        times.sort();
+        eprintln!(
+            "engine listen {listen}: p50 {:?} p90 {:?} max {:?}",
+            times[50], times[90], times[99]
+        );
+    }
+}

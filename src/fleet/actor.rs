@@ -5,9 +5,9 @@
 //! back; a router that accepts TCP but refuses or breaks the login waits a growing backoff
 //! (1, 2, 4 … `backoff_max` ±20 %, reset after a good login). While connected, one `select!`
 //! over stop, commands and the poll timer; when streams run on the connection (the session
-//! `listen`, watched customers' traffic) the `select!` does not block and the thread waits
-//! on the socket instead, for at most `STREAM_WAIT`, so a command waits at most that long
-//! and a quiet router costs a few wake-ups a second, never a busy loop. While disconnected,
+//! `listen`, watched customers' traffic) the `select!` blocks for at most `STREAM_WAIT`
+//! (a command still wakes it at once), then the socket is looked at without waiting; while
+//! stream rows keep coming it is looked at again at once. No busy loop. While disconnected,
 //! every command is answered at once with `router_offline`. A command whose deadline passed
 //! is never sent (its caller was already told 504). A command that times out on the wire
 //! recycles the connection, since the stream can no longer be trusted to be in step.
@@ -30,7 +30,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-/// Longest wait on the socket while streams run (a command queued meanwhile waits this long).
+/// While streams run, the thread blocks on its queue at most this long (a command wakes it
+/// at once), then looks at the socket without waiting: a stream row waits at most about this
+/// long, a command never waits on the socket, and a quiet router costs ~50 wake-ups a second.
 const STREAM_WAIT: Duration = Duration::from_millis(20);
 
 /// What woke the connected loop. (Lives on the stack for one turn of the loop: boxing the
@@ -319,17 +321,26 @@ impl RouterActor {
         } else {
             tick(self.settings.poll_interval)
         };
+        // The socket had stream rows last time: look again before blocking on the queue.
+        let mut socket_busy = true;
         loop {
             if let Err(error) = self.handle_stream_events(&mut client) {
                 client.shutdown();
                 return SessionEnd::Lost(Arc::new(error));
             }
-            let wake = if client.stream_count() > 0 {
+            let wake = if client.stream_count() > 0 && socket_busy {
                 select! {
                     recv(self.stop) -> _ => Wake::Stop,
                     recv(self.commands) -> command => command.map_or(Wake::Stop, Wake::Command),
                     recv(ticker) -> _ => Wake::Tick,
                     default => Wake::Idle,
+                }
+            } else if client.stream_count() > 0 {
+                select! {
+                    recv(self.stop) -> _ => Wake::Stop,
+                    recv(self.commands) -> command => command.map_or(Wake::Stop, Wake::Command),
+                    recv(ticker) -> _ => Wake::Tick,
+                    default(STREAM_WAIT) => Wake::Idle,
                 }
             } else {
                 select! {
@@ -361,12 +372,13 @@ impl RouterActor {
                         return SessionEnd::Lost(Arc::new(error));
                     }
                 }
-                Wake::Idle => {
-                    if let Err(error) = client.wait_stream(STREAM_WAIT) {
+                Wake::Idle => match client.look_stream() {
+                    Ok(rows) => socket_busy = rows,
+                    Err(error) => {
                         client.shutdown();
                         return SessionEnd::Lost(Arc::new(error));
                     }
-                }
+                },
             }
             if let Err(error) = self.expire_watched(&mut client) {
                 client.shutdown();

@@ -23,11 +23,21 @@ use std::time::{Duration, Instant};
 /// A stream whose read timeout can be changed between reads (TCP, TLS later, test doubles).
 pub trait Stream: Read + Write {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// Reads return `WouldBlock` at once instead of waiting (for a look at the socket).
+    /// Streams that never block (test doubles) need not do anything.
+    fn set_nonblocking(&mut self, _nonblocking: bool) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Stream for TcpStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
+        TcpStream::set_nonblocking(self, nonblocking)
     }
 }
 
@@ -299,26 +309,85 @@ impl<S: Stream> Connection<S> {
         self.streams.contains_key(tag.as_bytes())
     }
 
-    /// Waits up to `timeout` for a stream sentence (returns at once when one is queued).
-    /// `Ok(true)` when an event is ready to take; a quiet wait is `Ok(false)`, not an error.
+    /// Waits up to `timeout` for a stream sentence (returns at once when one is queued),
+    /// then also parses every sentence already read. `Ok(true)` when an event is ready to
+    /// take; a quiet wait is `Ok(false)`, not an error.
     pub fn wait_stream(&mut self, timeout: Duration) -> Result<bool, RouterError> {
         let deadline = Instant::now() + timeout;
+        loop {
+            // Sentences already read: no socket wait (a burst is taken in one go).
+            let reply = match self.decoder.next_sentence() {
+                Ok(Some(sentence)) => Reply::parse(&sentence),
+                Ok(None) if !self.events.is_empty() => return Ok(true),
+                Ok(None) => break,
+                Err(e) => return Err(self.poison(RouterError::Protocol(e))),
+            };
+            self.dispatch_stream_reply(reply)?;
+        }
         while self.events.is_empty() {
             let reply = match self.read_reply(deadline) {
                 Ok(reply) => reply,
                 Err(RouterError::Timeout) => return Ok(false),
                 Err(e) => return Err(e),
             };
-            if reply.kind == ReplyKind::Fatal {
-                let reason = reply.fatal_reason();
-                return Err(self.poison(RouterError::Fatal(reason)));
-            }
-            match reply.tag.clone() {
-                Some(t) => self.other_tag(t, reply),
-                None => log::debug!("discarding untagged {:?} reply", reply.kind),
-            }
+            self.dispatch_stream_reply(reply)?;
         }
         Ok(true)
+    }
+
+    /// A sentence read outside any command's collect: a stream's, or discarded.
+    fn dispatch_stream_reply(&mut self, reply: Reply) -> Result<(), RouterError> {
+        if reply.kind == ReplyKind::Fatal {
+            let reason = reply.fatal_reason();
+            return Err(self.poison(RouterError::Fatal(reason)));
+        }
+        match reply.tag.clone() {
+            Some(t) => self.other_tag(t, reply),
+            None => log::debug!("discarding untagged {:?} reply", reply.kind),
+        }
+        Ok(())
+    }
+
+    /// Looks at the socket without waiting: reads whatever has arrived and parses it.
+    /// `Ok(true)` when a stream event is ready to take.
+    pub fn look_stream(&mut self) -> Result<bool, RouterError> {
+        if self.broken {
+            return Err(RouterError::Closed);
+        }
+        if let Err(e) = self.stream.set_nonblocking(true) {
+            return Err(self.poison(RouterError::Io(e)));
+        }
+        let mut outcome = Ok(());
+        loop {
+            match self.stream.read(&mut self.read_buf) {
+                Ok(0) => {
+                    outcome = Err(RouterError::Closed);
+                    break;
+                }
+                Ok(n) => self.decoder.feed(&self.read_buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    outcome = Err(from_io(e));
+                    break;
+                }
+            }
+        }
+        if let Err(e) = self.stream.set_nonblocking(false) {
+            return Err(self.poison(RouterError::Io(e)));
+        }
+        loop {
+            let reply = match self.decoder.next_sentence() {
+                Ok(Some(sentence)) => Reply::parse(&sentence),
+                Ok(None) => break,
+                Err(e) => return Err(self.poison(RouterError::Protocol(e))),
+            };
+            self.dispatch_stream_reply(reply)?;
+        }
+        match outcome {
+            Ok(()) => Ok(!self.events.is_empty()),
+            Err(e) => Err(self.poison(e)),
+        }
     }
 
     /// Takes every queued stream event, oldest first.
@@ -655,8 +724,18 @@ mod tests {
         assert_eq!(rows_of(&events), ["s1", "s2"]);
         assert!(conn.wait_stream(Duration::from_millis(1)).unwrap());
         assert_eq!(rows_of(&conn.take_stream_events()), ["s3"]);
-        // Nothing more: a quiet wait is not an error.
+        // Nothing more: a quiet wait, or a look, is not an error.
         assert!(!conn.wait_stream(Duration::from_millis(1)).unwrap());
+        assert!(!conn.look_stream().unwrap());
+        push(
+            &mut conn,
+            &[
+                &["!re", ".tag=1", "=name=s4"],
+                &["!re", ".tag=1", "=name=s5"],
+            ],
+        );
+        assert!(conn.look_stream().unwrap());
+        assert_eq!(rows_of(&conn.take_stream_events()), ["s4", "s5"]);
         assert!(!conn.is_broken());
         assert_eq!(conn.stream_count(), 1);
     }
