@@ -511,8 +511,12 @@ impl RouterActor {
                     match sessions.iter_mut().find(|s| s.id == session.id) {
                         Some(existing) if *existing == session => {}
                         Some(existing) => {
-                            *existing = session;
-                            changed = true;
+                            // A row that carries only what changed keeps the rest.
+                            let merged = merge_session(existing, session);
+                            if *existing != merged {
+                                *existing = merged;
+                                changed = true;
+                            }
                         }
                         None => {
                             events.push(FleetEvent::SessionUp {
@@ -1145,6 +1149,20 @@ fn add_entry(
     }
 }
 
+/// `update` over `old`, field by field: what the row left empty stays as it was.
+fn merge_session(old: &ActiveSession, update: ActiveSession) -> ActiveSession {
+    let pick = |new: String, old: &String| if new.is_empty() { old.clone() } else { new };
+    ActiveSession {
+        name: pick(update.name, &old.name),
+        service: pick(update.service, &old.service),
+        caller_id: pick(update.caller_id, &old.caller_id),
+        address: pick(update.address, &old.address),
+        uptime: pick(update.uptime, &old.uptime),
+        session_id: pick(update.session_id, &old.session_id),
+        id: update.id,
+    }
+}
+
 /// An operation failure: from the router (may need a recycle) or already a fleet answer.
 enum Failure {
     Router(RouterError),
@@ -1238,6 +1256,26 @@ mod tests {
                 "{d:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_partial_listen_row_keeps_the_rest_of_the_session() {
+        let old = ActiveSession {
+            id: "*1".into(),
+            name: "alice".into(),
+            address: "10.0.0.5".into(),
+            uptime: "1m".into(),
+            ..ActiveSession::default()
+        };
+        let update = ActiveSession {
+            id: "*1".into(),
+            uptime: "2m".into(),
+            ..ActiveSession::default()
+        };
+        let merged = merge_session(&old, update);
+        assert_eq!(merged.name, "alice");
+        assert_eq!(merged.address, "10.0.0.5");
+        assert_eq!(merged.uptime, "2m");
     }
 
     #[test]
