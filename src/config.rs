@@ -31,6 +31,14 @@ pub struct Config {
     pub poll_interval: Duration,
     /// `TRAFFIC_SHARE_S`: a traffic reading answers every call for that user this long.
     pub traffic_share_window: Duration,
+    /// `UNREACHABLE_RETRY_S`: how often an unreachable router's TCP connect is retried.
+    pub unreachable_retry: Duration,
+    /// `LOGIN_BACKOFF_MAX_S`: the longest wait before retrying a router that refuses the login.
+    pub login_backoff_max: Duration,
+    /// `TRAFFIC_STREAMS_MAX`: most live traffic streams per router (0: one command per call).
+    pub traffic_streams_max: usize,
+    /// `TRAFFIC_STREAM_IDLE_S`: a traffic stream nobody asked about this long is cancelled.
+    pub traffic_stream_idle: Duration,
     pub warmup_timeout: Duration,
     /// `None` when `RELOAD_INTERVAL_S=0` (never re-read the registry on a timer).
     pub reload_interval: Option<Duration>,
@@ -53,6 +61,10 @@ impl fmt::Debug for Config {
             .field("connect_timeout", &self.connect_timeout)
             .field("poll_interval", &self.poll_interval)
             .field("traffic_share_window", &self.traffic_share_window)
+            .field("unreachable_retry", &self.unreachable_retry)
+            .field("login_backoff_max", &self.login_backoff_max)
+            .field("traffic_streams_max", &self.traffic_streams_max)
+            .field("traffic_stream_idle", &self.traffic_stream_idle)
             .field("warmup_timeout", &self.warmup_timeout)
             .field("reload_interval", &self.reload_interval)
             .field("webhook_url", &self.webhook_url)
@@ -127,6 +139,18 @@ impl Config {
                 "expected at most 5 seconds (a shared reading is that old at most)",
             ));
         }
+        let traffic_streams_max = match get("TRAFFIC_STREAMS_MAX") {
+            Some(value) => match value.parse::<usize>() {
+                Ok(n) if n <= 1000 => n,
+                _ => {
+                    return Err(error(
+                        "TRAFFIC_STREAMS_MAX",
+                        format!("expected a number from 0 to 1000, got {value:?}"),
+                    ))
+                }
+            },
+            None => 32,
+        };
         let webhook_url = get("WEBHOOK_URL");
         if let Some(url) = &webhook_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -160,6 +184,10 @@ impl Config {
             connect_timeout: seconds("CONNECT_TIMEOUT_S", 5.0, false)?,
             poll_interval: seconds("POLL_INTERVAL_S", 10.0, false)?,
             traffic_share_window: traffic_share,
+            unreachable_retry: seconds("UNREACHABLE_RETRY_S", 1.0, false)?,
+            login_backoff_max: seconds("LOGIN_BACKOFF_MAX_S", 300.0, false)?,
+            traffic_streams_max,
+            traffic_stream_idle: seconds("TRAFFIC_STREAM_IDLE_S", 30.0, false)?,
             warmup_timeout: seconds("WARMUP_TIMEOUT_S", 10.0, true)?,
             reload_interval: if reload.is_zero() { None } else { Some(reload) },
             webhook_url,
@@ -237,6 +265,10 @@ mod tests {
         assert_eq!(c.connect_timeout, Duration::from_secs(5));
         assert_eq!(c.poll_interval, Duration::from_secs(10));
         assert_eq!(c.traffic_share_window, Duration::from_millis(250));
+        assert_eq!(c.unreachable_retry, Duration::from_secs(1));
+        assert_eq!(c.login_backoff_max, Duration::from_secs(300));
+        assert_eq!(c.traffic_streams_max, 32);
+        assert_eq!(c.traffic_stream_idle, Duration::from_secs(30));
         assert_eq!(c.warmup_timeout, Duration::from_secs(10));
         assert_eq!(c.reload_interval, Some(Duration::from_secs(60)));
         assert_eq!(c.app_key, None);
@@ -271,6 +303,11 @@ mod tests {
             ("WEBHOOK_URL", "ftp://x"),
             ("METRICS_PUBLIC", "maybe"),
             ("TRAFFIC_SHARE_S", "6"),
+            ("TRAFFIC_STREAMS_MAX", "many"),
+            ("TRAFFIC_STREAMS_MAX", "5000"),
+            ("TRAFFIC_STREAM_IDLE_S", "0"),
+            ("UNREACHABLE_RETRY_S", "0"),
+            ("LOGIN_BACKOFF_MAX_S", "soon"),
             ("TRAFFIC_SHARE_S", "soon"),
         ] {
             let e = config(&[(name, value)]).unwrap_err();

@@ -62,6 +62,10 @@ impl EngineSettings {
                 connect_timeout: config.connect_timeout,
                 poll_interval: config.poll_interval,
                 traffic_share_window: config.traffic_share_window,
+                unreachable_retry: config.unreachable_retry,
+                backoff_max: config.login_backoff_max,
+                traffic_streams_max: config.traffic_streams_max,
+                traffic_stream_idle: config.traffic_stream_idle,
                 ..FleetSettings::default()
             },
             webhook: match (&config.webhook_url, &config.webhook_secret) {

@@ -55,6 +55,14 @@ fn quick_benchmark_runs_every_scenario() {
         "viewers of one user share commands: {share:?}"
     );
 
+    let push = report.push.as_ref().expect("push ran");
+    assert_eq!((push.missed_listen, push.missed_poll), (0, 0), "{push:?}");
+    assert_eq!(
+        push.stream_commands, 0,
+        "a watched user costs no command: {push:?}"
+    );
+    assert!(push.command_commands > 0, "{push:?}");
+
     let reads = report.reads.as_ref().expect("reads ran");
     assert!(
         reads.engine.requests > 0 && reads.engine.errors == 0,

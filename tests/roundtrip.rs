@@ -18,6 +18,10 @@ fn engine(routers: usize, users: usize, window: Duration) -> (Simulator, TestEng
     let settings = FleetSettings {
         poll_interval: Duration::from_secs(600),
         traffic_share_window: window,
+        // One command per call and a cache that changes only by poll: these tests count the
+        // round trips of the command path and change the router behind the engine's back.
+        traffic_streams_max: 0,
+        listen_sessions: false,
         ..fast_settings()
     };
     let engine = TestEngine::start(router_configs(&sim), settings);

@@ -13,6 +13,7 @@ mod events;
 mod faults;
 mod front;
 mod go_compat;
+mod listen;
 mod metrics;
 mod mysql;
 mod nginx;

@@ -12,6 +12,7 @@ fn engine(users: usize) -> (net_engine::sim::Simulator, TestEngine) {
     let settings = FleetSettings {
         poll_interval: Duration::from_secs(600),
         traffic_share_window: Duration::ZERO,
+        traffic_streams_max: 0,
         ..fast_settings()
     };
     let engine = TestEngine::start(router_configs(&sim), settings);

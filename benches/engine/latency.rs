@@ -150,6 +150,8 @@ fn run_one(latency_ms: u64, rounds: usize) -> BenchResult<LatencyRun> {
         router_configs(&addrs),
         FleetSettings {
             traffic_share_window: Duration::ZERO,
+            // The command path (scenario 7 measures watched customers' streams).
+            traffic_streams_max: 0,
             ..FleetSettings::default()
         },
         Duration::from_secs(20),

@@ -1,7 +1,7 @@
 //! The benchmark program: `cargo bench --bench engine` (full run) or `-- --quick` (seconds).
 //!
-//! Starts the simulator and the engine, runs six scenarios (live latency, fleet reads,
-//! fleet scale, overload, reconnect, shared answers), prints one table and writes each scenario's figures
+//! Starts the simulator and the engine, runs seven scenarios (live latency, fleet reads,
+//! fleet scale, overload, reconnect, shared answers, push not poll), prints one table and writes each scenario's figures
 //! as JSON to `target/bench/<scenario>.json` (`target/bench/quick/` for quick runs).
 //! Every comparison is measured in the same run and reported as a ratio. The test suite
 //! runs the quick mode through `run` (tests/bench_smoke.rs), so this cannot rot.
@@ -10,6 +10,7 @@ mod harness;
 pub mod http_client;
 mod latency;
 mod overload;
+mod push;
 mod reads;
 mod reconnect;
 mod scale;
@@ -19,6 +20,7 @@ pub mod stats;
 pub use harness::{BenchError, BenchResult};
 pub use latency::LatencyResult;
 pub use overload::OverloadResult;
+pub use push::PushResult;
 pub use reads::ReadsResult;
 pub use reconnect::ReconnectResult;
 pub use scale::ScaleResult;
@@ -29,13 +31,14 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 /// The scenarios, numbered as in the table (scale runs first, see `run_selected`).
-pub const SCENARIOS: [&str; 6] = [
+pub const SCENARIOS: [&str; 7] = [
     "latency",
     "reads",
     "scale",
     "overload",
     "reconnect",
     "share",
+    "push",
 ];
 
 /// What this machine is, for the record.
@@ -88,6 +91,7 @@ pub struct Report {
     pub overload: Option<OverloadResult>,
     pub reconnect: Option<ReconnectResult>,
     pub share: Option<ShareResult>,
+    pub push: Option<PushResult>,
     /// Where the JSON files went.
     pub output_dir: PathBuf,
     pub seconds: f64,
@@ -121,6 +125,9 @@ impl Report {
         }
         if let Some(r) = &self.share {
             add("6 share", r.rows());
+        }
+        if let Some(r) = &self.push {
+            add("7 push", r.rows());
         }
         rows
     }
@@ -175,6 +182,7 @@ pub fn run_selected(quick: bool, only: &[String]) -> BenchResult<Report> {
         overload: None,
         reconnect: None,
         share: None,
+        push: None,
         output_dir: dir.clone(),
         seconds: 0.0,
         load_average_after: 0.0,
@@ -205,6 +213,7 @@ pub fn run_selected(quick: bool, only: &[String]) -> BenchResult<Report> {
     scenario!("overload", overload, overload);
     scenario!("reconnect", reconnect, reconnect);
     scenario!("share", share, share);
+    scenario!("push", push, push);
     report.seconds = started.elapsed().as_secs_f64();
     report.load_average_after = load_average();
     write_json(&dir, "report", &report)?;
@@ -220,7 +229,7 @@ const USAGE: &str = "usage: cargo bench --bench engine -- [--quick] [--only SCEN
 
   --quick        small sizes, seconds per scenario (what the test suite runs)
   --full         the full run when the binary is started by hand (cargo bench implies it)
-  --only LIST    some of: latency, reads, scale, overload, reconnect, share
+  --only LIST    some of: latency, reads, scale, overload, reconnect, share, push
 
 cargo builds the net-engine binary the scale scenario runs as the simulator.
 Needs `ulimit -n` of at least 2300 for the 1000-router step; nginx for the reads floor

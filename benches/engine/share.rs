@@ -71,6 +71,8 @@ pub fn run(quick: bool) -> BenchResult<ShareResult> {
         router_configs(&sim_addrs(&sim)),
         FleetSettings {
             poll_interval: Duration::from_secs(600),
+            // The share window over commands (scenario 7 measures watched customers' streams).
+            traffic_streams_max: 0,
             ..FleetSettings::default()
         },
         Duration::from_secs(20),

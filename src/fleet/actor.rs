@@ -1,7 +1,13 @@
 //! The router thread: owns one connection and the router's cache, runs commands and polls.
 //!
-//! Loop: connect + login (backoff 1, 2, 4 … 30 s ±20 %, reset after a good login); while
-//! connected, one `select!` over stop, commands and the poll timer; while disconnected,
+//! Loop: connect + login. An unreachable router (connect refused or timed out) is tried
+//! again every `unreachable_retry` (1 s), so it is online within about a second of coming
+//! back; a router that accepts TCP but refuses or breaks the login waits a growing backoff
+//! (1, 2, 4 … `backoff_max` ±20 %, reset after a good login). While connected, one `select!`
+//! over stop, commands and the poll timer; when streams run on the connection (the session
+//! `listen`, watched customers' traffic) the `select!` blocks for at most `STREAM_WAIT`
+//! (a command still wakes it at once), then the socket is looked at without waiting; while
+//! stream rows keep coming it is looked at again at once. No busy loop. While disconnected,
 //! every command is answered at once with `router_offline`. A command whose deadline passed
 //! is never sent (its caller was already told 504). A command that times out on the wire
 //! recycles the connection, since the stream can no longer be trusted to be in step.
@@ -10,16 +16,41 @@ use super::command::{Command, IsolateOutcome, IsolateRequest, RefreshOutcome, Up
 use super::handle::RouterLoad;
 use super::snapshot::{RouterState, SnapshotCell};
 use super::traffic::{self, TrafficMemory};
-use super::{FleetError, FleetEvent, FleetObserver, FleetSettings, ISOLATION_LIST};
+use super::watch::LiveTraffic;
+use super::{isolation, FleetError, FleetEvent, FleetObserver, FleetSettings, ISOLATION_LIST};
+use super::{TrafficReading, TrafficSource};
 use crate::model::{utc_parts, ActiveSession, RouterConfig, Secret};
 use crate::rng::Rng;
-use crate::router::{Client, RouterError};
+use crate::router::ops::{interface_traffic, session_change, SessionChange};
+use crate::router::{Client, RouterError, StreamEvent};
 use crossbeam_channel::{after, never, select, tick, Receiver};
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+
+/// While streams run, the thread blocks on its queue at most this long (a command wakes it
+/// at once), then looks at the socket without waiting: a stream row waits at most about this
+/// long, a command never waits on the socket, and a quiet router costs ~50 wake-ups a second.
+const STREAM_WAIT: Duration = Duration::from_millis(20);
+
+/// What woke the connected loop. (Lives on the stack for one turn of the loop: boxing the
+/// command would allocate for every command.)
+#[allow(clippy::large_enum_variant)]
+enum Wake {
+    Stop,
+    Command(Command),
+    Tick,
+    /// Nothing queued: wait on the socket for stream sentences.
+    Idle,
+}
+
+/// A watched customer's live traffic stream (its readings go to [`LiveTraffic`]).
+struct Watched {
+    tag: String,
+    interface: String,
+}
 
 /// Why a connected session ended.
 enum SessionEnd {
@@ -37,6 +68,8 @@ pub(crate) struct RouterActor {
     /// Command times and the running command's start, for the callers' admission.
     load: Arc<RouterLoad>,
     traffic: TrafficMemory,
+    /// Watched customers' latest readings, shared with the handle's callers.
+    pub(crate) live_traffic: Arc<LiveTraffic>,
     rng: Rng,
     /// Sessions of the previous poll by `.id`; `None` right after a (re)connect, so the
     /// first poll is a baseline and does not fire a storm of session events.
@@ -45,6 +78,15 @@ pub(crate) struct RouterActor {
     /// Whether router.down was already announced since the router was last up.
     down_announced: bool,
     was_online: bool,
+    /// The running `/ppp/active/listen` on this connection.
+    listen_tag: Option<String>,
+    /// `listen` failed once on this router: sessions come from the poll only (logged once).
+    listen_failed: bool,
+    /// Live traffic streams by user (restarted on every reconnect).
+    watched: HashMap<String, Watched>,
+    /// Users whose traffic stream the router refused (no such interface) on this connection.
+    unstreamable: HashSet<String>,
+    last_expiry_check: Instant,
 }
 
 impl Drop for RouterActor {
@@ -76,17 +118,23 @@ impl RouterActor {
             observer,
             load,
             traffic: TrafficMemory::default(),
+            live_traffic: Arc::new(LiveTraffic::default()),
             rng: Rng::from_entropy(),
             previous_sessions: None,
             secrets_fingerprint: None,
             down_announced: false,
             was_online: false,
+            listen_tag: None,
+            listen_failed: false,
+            watched: HashMap::new(),
+            unstreamable: HashSet::new(),
+            last_expiry_check: Instant::now(),
         }
     }
 
     /// Runs until stopped. Returns normally only on stop.
     pub fn run(&mut self) {
-        let mut backoff = self.settings.backoff_initial;
+        let mut login_backoff = self.settings.backoff_initial;
         let mut retry_at_once = false;
         loop {
             if self.stop_requested() {
@@ -102,7 +150,7 @@ impl RouterActor {
             }
             let error = match self.connect() {
                 Ok(client) => {
-                    backoff = self.settings.backoff_initial;
+                    login_backoff = self.settings.backoff_initial;
                     match self.serve(client) {
                         SessionEnd::Stop => return,
                         SessionEnd::Lost(error) => {
@@ -117,8 +165,17 @@ impl RouterActor {
             };
             retry_at_once = false;
             self.went_offline(&error);
-            let wait = jittered(backoff, &mut self.rng);
-            backoff = (backoff * 2).min(self.settings.backoff_max);
+            let wait = match error {
+                // Unreachable: the TCP connect is cheap and leaves nothing in the router's log.
+                RouterError::Connect(_) => jittered(self.settings.unreachable_retry, &mut self.rng),
+                // It answers but refuses or breaks the login: back off, so a wrong password
+                // never floods the router's log.
+                _ => {
+                    let wait = jittered(login_backoff, &mut self.rng);
+                    login_backoff = (login_backoff * 2).min(self.settings.backoff_max);
+                    wait
+                }
+            };
             if !self.wait_offline(wait) {
                 return;
             }
@@ -145,12 +202,21 @@ impl RouterActor {
 
     fn went_offline(&mut self, error: &RouterError) {
         let message = error.to_string();
-        log::warn!(
-            "router {} ({}:{}) offline: {message}",
-            self.config.id,
-            self.config.host,
-            self.config.port
-        );
+        let repeated = {
+            let s = self.cell.load();
+            s.state == RouterState::Offline && s.last_error.as_deref() == Some(message.as_str())
+        };
+        // Retried every second while unreachable: the same error is logged once.
+        if repeated {
+            log::debug!("router {} still offline: {message}", self.config.id);
+        } else {
+            log::warn!(
+                "router {} ({}:{}) offline: {message}",
+                self.config.id,
+                self.config.host,
+                self.config.port
+            );
+        }
         self.cell.update(|s| {
             if s.state != RouterState::Offline {
                 s.since = SystemTime::now();
@@ -169,6 +235,10 @@ impl RouterActor {
             });
         }
         self.previous_sessions = None;
+        // Readings of a dead connection answer nobody; the streams restart on reconnect.
+        for user in self.watched.keys() {
+            self.live_traffic.publish(user, None);
+        }
     }
 
     /// Answers commands with `router_offline` for `wait`; false when stopped.
@@ -208,6 +278,11 @@ impl RouterActor {
             }
         };
         self.previous_sessions = None;
+        // The listen starts before the full print: a change between the two is queued and
+        // applied after it, so nothing falls in the gap.
+        if let Err(e) = self.start_streams(&mut client) {
+            return SessionEnd::Lost(Arc::new(e));
+        }
         if let Err(e) = self.poll(&mut client) {
             return SessionEnd::Lost(Arc::new(e));
         }
@@ -246,17 +321,40 @@ impl RouterActor {
         } else {
             tick(self.settings.poll_interval)
         };
+        // The socket had stream rows last time: look again before blocking on the queue.
+        let mut socket_busy = true;
         loop {
-            select! {
-                recv(self.stop) -> _ => {
+            if let Err(error) = self.handle_stream_events(&mut client) {
+                client.shutdown();
+                return SessionEnd::Lost(Arc::new(error));
+            }
+            let wake = if client.stream_count() > 0 && socket_busy {
+                select! {
+                    recv(self.stop) -> _ => Wake::Stop,
+                    recv(self.commands) -> command => command.map_or(Wake::Stop, Wake::Command),
+                    recv(ticker) -> _ => Wake::Tick,
+                    default => Wake::Idle,
+                }
+            } else if client.stream_count() > 0 {
+                select! {
+                    recv(self.stop) -> _ => Wake::Stop,
+                    recv(self.commands) -> command => command.map_or(Wake::Stop, Wake::Command),
+                    recv(ticker) -> _ => Wake::Tick,
+                    default(STREAM_WAIT) => Wake::Idle,
+                }
+            } else {
+                select! {
+                    recv(self.stop) -> _ => Wake::Stop,
+                    recv(self.commands) -> command => command.map_or(Wake::Stop, Wake::Command),
+                    recv(ticker) -> _ => Wake::Tick,
+                }
+            };
+            match wake {
+                Wake::Stop => {
                     client.quit(Instant::now() + Duration::from_millis(500));
                     return SessionEnd::Stop;
                 }
-                recv(self.commands) -> command => {
-                    let Ok(command) = command else {
-                        client.quit(Instant::now() + Duration::from_millis(500));
-                        return SessionEnd::Stop;
-                    };
+                Wake::Command(command) => {
                     self.load.begin();
                     let result = self.execute(&mut client, command);
                     self.load.end(result.is_ok());
@@ -265,7 +363,7 @@ impl RouterActor {
                         return SessionEnd::Lost(error);
                     }
                 }
-                recv(ticker) -> _ => {
+                Wake::Tick => {
                     self.load.begin();
                     let result = self.poll(&mut client);
                     self.load.end(result.is_ok());
@@ -274,6 +372,286 @@ impl RouterActor {
                         return SessionEnd::Lost(Arc::new(error));
                     }
                 }
+                Wake::Idle => match client.look_stream() {
+                    Ok(rows) => socket_busy = rows,
+                    Err(error) => {
+                        client.shutdown();
+                        return SessionEnd::Lost(Arc::new(error));
+                    }
+                },
+            }
+            if let Err(error) = self.expire_watched(&mut client) {
+                client.shutdown();
+                return SessionEnd::Lost(Arc::new(error));
+            }
+        }
+    }
+
+    /// On a fresh connection: the session listen and every watched customer's stream.
+    fn start_streams(&mut self, client: &mut Client) -> Result<(), RouterError> {
+        self.listen_tag = None;
+        self.unstreamable.clear();
+        if self.settings.listen_sessions && !self.listen_failed {
+            match client.listen_active() {
+                Ok(tag) => self.listen_tag = Some(tag),
+                Err(e) if e.is_connectivity_error() => return Err(e),
+                Err(e) => self.listen_refused(&e.to_string()),
+            }
+        }
+        let users: Vec<String> = self.watched.keys().cloned().collect();
+        for user in users {
+            let interface = traffic::pppoe_name(&user);
+            let tag = client.monitor_traffic_stream(&interface)?;
+            if let Some(w) = self.watched.get_mut(&user) {
+                w.tag = tag;
+            }
+            self.live_traffic.publish(&user, None);
+        }
+        Ok(())
+    }
+
+    fn listen_refused(&mut self, why: &str) {
+        self.listen_tag = None;
+        if !self.listen_failed {
+            self.listen_failed = true;
+            log::warn!(
+                "router {}: /ppp/active/listen failed ({why}); sessions come from the poll only",
+                self.config.id
+            );
+        }
+    }
+
+    /// Applies what the streams sent: session changes (events at once, cache, isolation
+    /// that follows the user) and traffic readings.
+    fn handle_stream_events(&mut self, client: &mut Client) -> Result<(), RouterError> {
+        let events = client.take_stream_events();
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut changes = Vec::new();
+        for event in events {
+            if self.listen_tag.as_deref() == Some(event.tag()) {
+                match event {
+                    StreamEvent::Row { record, .. } => changes.push(session_change(&record)),
+                    StreamEvent::Ended {
+                        traps, cancelled, ..
+                    } => {
+                        self.listen_tag = None;
+                        if !cancelled {
+                            let why = traps
+                                .first()
+                                .map(|t| t.to_string())
+                                .unwrap_or_else(|| "ended by the router".into());
+                            self.listen_refused(&why);
+                        }
+                    }
+                }
+                continue;
+            }
+            let Some(user) = self
+                .watched
+                .iter()
+                .find(|(_, w)| w.tag == event.tag())
+                .map(|(u, _)| u.clone())
+            else {
+                continue;
+            };
+            match event {
+                StreamEvent::Row { record, .. } => {
+                    if let Some(w) = self.watched.get(&user) {
+                        let reading = interface_traffic(&record, &w.interface);
+                        // On a PPPoE server interface rx is what the customer sends: upload.
+                        let reading = TrafficReading {
+                            user: user.clone(),
+                            source: TrafficSource::MonitorTraffic,
+                            queue: None,
+                            upload_bps: reading.rx_bps,
+                            download_bps: reading.tx_bps,
+                            sampled_at: SystemTime::now(),
+                        };
+                        self.live_traffic.publish(&user, Some(reading));
+                    }
+                }
+                StreamEvent::Ended { traps, .. } => {
+                    self.watched.remove(&user);
+                    self.live_traffic.forget(&user);
+                    if !traps.is_empty() {
+                        self.unstreamable.insert(user);
+                    }
+                }
+            }
+        }
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let ended = self.apply_session_changes(changes);
+        for user in ended {
+            self.live_traffic.forget(&user);
+            if let Some(w) = self.watched.remove(&user) {
+                client.cancel_stream(&w.tag, Instant::now() + self.settings.command_timeout)?;
+            }
+        }
+        self.reconcile_isolation(client, Instant::now() + self.settings.command_timeout)
+    }
+
+    /// Applies listen rows to the cached sessions and fires their events: only a new `.id`
+    /// is `session.up`, a removal is `session.down` of the cached session. The poll diff's
+    /// baseline is moved along, so the safety-net poll never repeats an event. Returns the
+    /// users that have no session left.
+    fn apply_session_changes(&mut self, changes: Vec<SessionChange>) -> Vec<String> {
+        let published = self.cell.load();
+        let mut sessions: Vec<ActiveSession> = (*published.sessions).clone();
+        drop(published);
+        let mut events = Vec::new();
+        let mut ended = Vec::new();
+        let mut changed = false;
+        for change in changes {
+            match change {
+                SessionChange::Upsert(session) => {
+                    match sessions.iter_mut().find(|s| s.id == session.id) {
+                        Some(existing) if *existing == session => {}
+                        Some(existing) => {
+                            // A row that carries only what changed keeps the rest.
+                            let merged = merge_session(existing, session);
+                            if *existing != merged {
+                                *existing = merged;
+                                changed = true;
+                            }
+                        }
+                        None => {
+                            events.push(FleetEvent::SessionUp {
+                                router: self.config.id,
+                                host: self.config.host.clone(),
+                                session: session.clone(),
+                            });
+                            sessions.push(session);
+                            changed = true;
+                        }
+                    }
+                }
+                SessionChange::Removed(id) => {
+                    if let Some(pos) = sessions.iter().position(|s| s.id == id) {
+                        let session = sessions.remove(pos);
+                        if !sessions.iter().any(|s| s.name == session.name) {
+                            ended.push(session.name.clone());
+                        }
+                        events.push(FleetEvent::SessionDown {
+                            router: self.config.id,
+                            host: self.config.host.clone(),
+                            session,
+                        });
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if changed {
+            let sessions = Arc::new(sessions);
+            self.cell.update(|s| s.sessions = Arc::clone(&sessions));
+            if self.previous_sessions.is_some() {
+                self.previous_sessions = Some(sessions);
+            }
+        }
+        for event in events {
+            self.observer.event(event);
+        }
+        ended
+    }
+
+    /// Moves every engine-made isolation entry to its user's live address, and disables
+    /// it while the user is offline (the old address is never listed for someone else).
+    fn reconcile_isolation(
+        &mut self,
+        client: &mut Client,
+        deadline: Instant,
+    ) -> Result<(), RouterError> {
+        let snapshot = self.cell.load();
+        let fixes = isolation::plan(&snapshot.isolation, &snapshot.sessions);
+        if fixes.is_empty() {
+            return Ok(());
+        }
+        let mut entries = (*snapshot.isolation).clone();
+        drop(snapshot);
+        for fix in fixes {
+            match client.address_list_set(&fix.id, &fix.address, fix.disabled, deadline) {
+                Ok(()) => {
+                    log::info!(
+                        "router {}: isolation of {:?} {} {}",
+                        self.config.id,
+                        fix.user,
+                        if fix.disabled { "parked at" } else { "now on" },
+                        fix.address
+                    );
+                    if let Some(entry) = entries.iter_mut().find(|e| e.id == fix.id) {
+                        entry.address = fix.address;
+                        entry.disabled = fix.disabled;
+                    }
+                }
+                Err(e) if e.is_connectivity_error() => return Err(e),
+                Err(e) => log::warn!(
+                    "router {}: cannot move the isolation of {:?}: {e}",
+                    self.config.id,
+                    fix.user
+                ),
+            }
+        }
+        let entries = Arc::new(entries);
+        self.cell.update(|s| s.isolation = Arc::clone(&entries));
+        Ok(())
+    }
+
+    /// Cancels traffic streams nobody asked about for `traffic_stream_idle`.
+    fn expire_watched(&mut self, client: &mut Client) -> Result<(), RouterError> {
+        if self.watched.is_empty() || self.last_expiry_check.elapsed() < Duration::from_millis(200)
+        {
+            return Ok(());
+        }
+        self.last_expiry_check = Instant::now();
+        let idle = self.settings.traffic_stream_idle;
+        let expired: Vec<String> = self
+            .watched
+            .keys()
+            .filter(|u| {
+                self.live_traffic
+                    .last_asked(u)
+                    .is_none_or(|asked| asked.elapsed() >= idle)
+            })
+            .cloned()
+            .collect();
+        for user in expired {
+            self.live_traffic.forget(&user);
+            if let Some(w) = self.watched.remove(&user) {
+                log::debug!(
+                    "router {}: traffic stream of {user:?} idle, cancelled",
+                    self.config.id
+                );
+                client.cancel_stream(&w.tag, Instant::now() + self.settings.command_timeout)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a live traffic stream for `user` when there is room.
+    fn watch(&mut self, client: &mut Client, user: &str) -> Result<(), RouterError> {
+        if self.settings.traffic_streams_max == 0
+            || self.watched.len() >= self.settings.traffic_streams_max
+            || self.watched.contains_key(user)
+            || self.unstreamable.contains(user)
+        {
+            return Ok(());
+        }
+        let interface = traffic::pppoe_name(user);
+        match client.monitor_traffic_stream(&interface) {
+            Ok(tag) => {
+                self.watched
+                    .insert(user.to_owned(), Watched { tag, interface });
+                self.live_traffic.watch(user);
+                Ok(())
+            }
+            Err(e) if e.is_connectivity_error() => Err(e),
+            Err(_) => {
+                self.unstreamable.insert(user.to_owned());
+                Ok(())
             }
         }
     }
@@ -291,7 +669,8 @@ impl RouterActor {
             s.resource_at = Some(now);
             s.rtt_ms = Some(rtt.as_secs_f64() * 1000.0);
         });
-        self.refresh_lists(client, deadline)
+        self.refresh_lists(client, deadline)?;
+        self.reconcile_isolation(client, deadline)
     }
 
     /// Re-reads sessions, secrets and the isolation list; publishes them with their events.
@@ -552,6 +931,25 @@ impl RouterActor {
         user: &str,
         deadline: Instant,
     ) -> Result<super::TrafficReading, Failure> {
+        // A watched customer whose reading arrived while this call queued.
+        if self.watched.contains_key(user) {
+            if let Some(reading) = self.live_traffic.latest(user) {
+                return Ok(reading);
+            }
+            self.live_traffic.asked(user);
+        }
+        let reading = self.read_traffic_once(client, user, deadline)?;
+        self.watch(client, user).map_err(Failure::Router)?;
+        Ok(reading)
+    }
+
+    /// One traffic reading by command(s).
+    fn read_traffic_once(
+        &mut self,
+        client: &mut Client,
+        user: &str,
+        deadline: Instant,
+    ) -> Result<super::TrafficReading, Failure> {
         // One round trip: the remembered source at the address the last poll saw.
         let cached = self
             .cell
@@ -623,14 +1021,13 @@ impl RouterActor {
         request: &IsolateRequest,
         deadline: Instant,
     ) -> Result<IsolateOutcome, Failure> {
-        let address = match (&request.ip, &request.user) {
-            (Some(ip), _) => ip.clone(),
-            (None, Some(user)) => user_address(client, user, deadline)?,
-            (None, None) => {
-                return Err(Failure::Fleet(FleetError::Internal(
-                    "isolate needs an ip or a user".into(),
-                )))
-            }
+        if let Some(user) = &request.user {
+            return self.isolate_user(client, request, user, deadline);
+        }
+        let Some(address) = request.ip.clone() else {
+            return Err(Failure::Fleet(FleetError::Internal(
+                "isolate needs an ip or a user".into(),
+            )));
         };
         let existing = client
             .address_list_find(&request.list, &address, deadline)
@@ -642,24 +1039,13 @@ impl RouterActor {
                     changed: false,
                 });
             }
-            match client.address_list_add(
+            add_entry(
+                client,
                 &request.list,
                 &address,
                 request.comment.as_deref(),
                 deadline,
-            ) {
-                Ok(_) => Ok(IsolateOutcome {
-                    address,
-                    changed: true,
-                }),
-                Err(e) if e.trap_starts_with("failure: already have such entry") => {
-                    Ok(IsolateOutcome {
-                        address,
-                        changed: false,
-                    })
-                }
-                Err(e) => Err(Failure::Router(e)),
-            }
+            )
         } else {
             for entry in &existing {
                 client
@@ -671,6 +1057,109 @@ impl RouterActor {
                 changed: !existing.is_empty(),
             })
         }
+    }
+
+    /// Isolation by user: one entry whose comment names the user, on the user's address
+    /// (it follows the user from then on); removal takes every entry naming the user.
+    fn isolate_user(
+        &self,
+        client: &mut Client,
+        request: &IsolateRequest,
+        user: &str,
+        deadline: Instant,
+    ) -> Result<IsolateOutcome, Failure> {
+        let entries = client
+            .address_list_entries(&request.list, deadline)
+            .map_err(Failure::Router)?;
+        let tagged: Vec<_> = entries
+            .iter()
+            .filter(|e| !e.dynamic && isolation::tagged_user(&e.comment) == Some(user))
+            .collect();
+        if !request.add {
+            for entry in &tagged {
+                client
+                    .address_list_remove(&entry.id, deadline)
+                    .map_err(Failure::Router)?;
+            }
+            // Entries added by address before (untagged) go too, when the address is known.
+            let mut address = tagged.first().map(|e| e.address.clone());
+            let mut changed = !tagged.is_empty();
+            if let Some(ip) = request
+                .ip
+                .clone()
+                .or_else(|| user_address(client, user, deadline).ok())
+            {
+                for entry in entries.iter().filter(|e| e.address == ip && !e.dynamic) {
+                    if isolation::tagged_user(&entry.comment).is_none() {
+                        client
+                            .address_list_remove(&entry.id, deadline)
+                            .map_err(Failure::Router)?;
+                        changed = true;
+                    }
+                }
+                address.get_or_insert(ip);
+            }
+            return Ok(IsolateOutcome {
+                address: address.unwrap_or_default(),
+                changed,
+            });
+        }
+        let address = match &request.ip {
+            Some(ip) => ip.clone(),
+            None => user_address(client, user, deadline)?,
+        };
+        if let Some(entry) = tagged.first() {
+            let current = entry.address.strip_suffix("/32").unwrap_or(&entry.address);
+            if current == address && !entry.disabled {
+                return Ok(IsolateOutcome {
+                    address,
+                    changed: false,
+                });
+            }
+            client
+                .address_list_set(&entry.id, &address, false, deadline)
+                .map_err(Failure::Router)?;
+            return Ok(IsolateOutcome {
+                address,
+                changed: true,
+            });
+        }
+        let comment = isolation::tagged_comment(user, request.comment.as_deref());
+        add_entry(client, &request.list, &address, Some(&comment), deadline)
+    }
+}
+
+fn add_entry(
+    client: &mut Client,
+    list: &str,
+    address: &str,
+    comment: Option<&str>,
+    deadline: Instant,
+) -> Result<IsolateOutcome, Failure> {
+    match client.address_list_add(list, address, comment, deadline) {
+        Ok(_) => Ok(IsolateOutcome {
+            address: address.to_owned(),
+            changed: true,
+        }),
+        Err(e) if e.trap_starts_with("failure: already have such entry") => Ok(IsolateOutcome {
+            address: address.to_owned(),
+            changed: false,
+        }),
+        Err(e) => Err(Failure::Router(e)),
+    }
+}
+
+/// `update` over `old`, field by field: what the row left empty stays as it was.
+fn merge_session(old: &ActiveSession, update: ActiveSession) -> ActiveSession {
+    let pick = |new: String, old: &String| if new.is_empty() { old.clone() } else { new };
+    ActiveSession {
+        name: pick(update.name, &old.name),
+        service: pick(update.service, &old.service),
+        caller_id: pick(update.caller_id, &old.caller_id),
+        address: pick(update.address, &old.address),
+        uptime: pick(update.uptime, &old.uptime),
+        session_id: pick(update.session_id, &old.session_id),
+        id: update.id,
     }
 }
 
@@ -767,6 +1256,26 @@ mod tests {
                 "{d:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_partial_listen_row_keeps_the_rest_of_the_session() {
+        let old = ActiveSession {
+            id: "*1".into(),
+            name: "alice".into(),
+            address: "10.0.0.5".into(),
+            uptime: "1m".into(),
+            ..ActiveSession::default()
+        };
+        let update = ActiveSession {
+            id: "*1".into(),
+            uptime: "2m".into(),
+            ..ActiveSession::default()
+        };
+        let merged = merge_session(&old, update);
+        assert_eq!(merged.name, "alice");
+        assert_eq!(merged.address, "10.0.0.5");
+        assert_eq!(merged.uptime, "2m");
     }
 
     #[test]

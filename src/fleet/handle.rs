@@ -126,6 +126,8 @@ pub struct RouterHandle {
     pub(crate) max_waiters_total: usize,
     /// Traffic readings shared by every caller asking for the same user meanwhile.
     pub(crate) traffic_share: Shared<TrafficReading>,
+    /// Watched customers' stream readings (answered without the router thread).
+    pub(crate) live_traffic: Arc<super::watch::LiveTraffic>,
 }
 
 /// One caller counted as waiting on a router (per router and fleet-wide) until dropped.
@@ -249,6 +251,10 @@ impl RouterHandle {
     /// within the share window after it answered, get that one's answer (its `sampled_at`
     /// says when the router gave it): many viewers cost the router one command.
     pub fn traffic(&self, user: &str) -> Result<TrafficReading, FleetError> {
+        // A watched customer: the stream's latest reading, no router round trip.
+        if let Some(reading) = self.live_traffic.latest(user) {
+            return Ok(reading);
+        }
         let deadline = Instant::now() + self.command_timeout;
         self.traffic_share.get(
             user,

@@ -116,6 +116,12 @@ impl RouterIndex {
             .map(|e| bare_address(&e.address).to_owned())
             .collect();
         let is_isolated = |address: Option<&str>| address.is_some_and(|a| isolated.contains(a));
+        // Users the engine isolates by name (the entry follows them, parked while offline).
+        let tagged: HashSet<&str> = snapshot
+            .isolation
+            .iter()
+            .filter_map(|e| super::isolation::tagged_user(&e.comment))
+            .collect();
         let mut sessions: HashMap<&str, &ActiveSession> = snapshot
             .sessions
             .iter()
@@ -137,7 +143,10 @@ impl RouterIndex {
                 uptime: session.map(|s| s.uptime.clone()),
                 profile: secret.profile.clone(),
                 disabled: secret.disabled,
-                isolated: secret.disabled || is_isolated(live) || is_isolated(assigned),
+                isolated: secret.disabled
+                    || tagged.contains(secret.name.as_str())
+                    || is_isolated(live)
+                    || is_isolated(assigned),
                 service: if secret.service.is_empty() {
                     "any".into()
                 } else {
@@ -165,7 +174,7 @@ impl RouterIndex {
                 uptime: Some(session.uptime.clone()),
                 profile: String::new(),
                 disabled: false,
-                isolated: is_isolated(live),
+                isolated: is_isolated(live) || tagged.contains(session.name.as_str()),
                 service: session.service.clone(),
                 caller_id: Some(session.caller_id.clone()).filter(|c| !c.is_empty()),
                 comment: String::new(),

@@ -7,9 +7,11 @@ mod actor;
 pub mod command;
 pub mod handle;
 pub mod index;
+pub mod isolation;
 pub mod share;
 pub mod snapshot;
 pub mod traffic;
+pub mod watch;
 
 pub use command::{
     IsolateOutcome, IsolateRequest, RefreshOutcome, TrafficReading, TrafficSource, UpdateOutcome,
@@ -54,6 +56,16 @@ pub struct FleetSettings {
     /// How long a traffic reading still answers new calls for the same user after the
     /// router gave it (0: only calls that arrived while it ran share it).
     pub traffic_share_window: Duration,
+    /// While a router is unreachable (connect refused or timed out), the cheap TCP connect
+    /// is retried this often; the growing backoff (`backoff_initial` … `backoff_max`) is
+    /// only for routers that accept TCP but refuse or break the login.
+    pub unreachable_retry: Duration,
+    /// Sessions by `/ppp/active/listen` after each (re)connect (false: the poll diff only).
+    pub listen_sessions: bool,
+    /// Most live traffic streams per router (0: every traffic call is one command).
+    pub traffic_streams_max: usize,
+    /// A traffic stream nobody asked about for this long is cancelled.
+    pub traffic_stream_idle: Duration,
 }
 
 impl FleetSettings {
@@ -78,11 +90,15 @@ impl Default for FleetSettings {
             poll_interval: Duration::from_secs(10),
             queue_capacity: 64,
             backoff_initial: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(30),
+            backoff_max: Duration::from_secs(300),
             thread_stack_size: 256 * 1024,
             max_waiters_per_router: 65,
             max_waiters_total: 130,
             traffic_share_window: Duration::from_millis(250),
+            unreachable_retry: Duration::from_secs(1),
+            listen_sessions: true,
+            traffic_streams_max: 32,
+            traffic_stream_idle: Duration::from_secs(30),
         }
     }
 }
@@ -519,6 +535,7 @@ impl Fleet {
         first.username = config.username.clone();
         let cell = Arc::new(SnapshotCell::new(first));
         let load = Arc::new(handle::RouterLoad::default());
+        let live_traffic = Arc::new(watch::LiveTraffic::default());
         let handle = Arc::new(RouterHandle {
             id: config.id,
             commands: commands_tx,
@@ -531,6 +548,7 @@ impl Fleet {
             waiters_total: Arc::clone(&self.waiters_total),
             max_waiters_total: self.settings.max_waiters_total,
             traffic_share: share::Shared::new(self.settings.traffic_share_window),
+            live_traffic: Arc::clone(&live_traffic),
         });
         let mut actor = RouterActor::new(
             config.clone(),
@@ -541,6 +559,7 @@ impl Fleet {
             Arc::clone(&self.observer),
             load,
         );
+        actor.live_traffic = live_traffic;
         let id = config.id;
         let thread = std::thread::Builder::new()
             .name(format!("router-{id}"))

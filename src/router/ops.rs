@@ -51,6 +51,18 @@ const QUEUE_PROPS: &[&str] = &[
     "dynamic",
     "disabled",
 ];
+/// What a session listen asks for: the session's attributes and the removal mark.
+const LISTEN_PROPS: [&str; 8] = [
+    ".id",
+    "name",
+    "service",
+    "caller-id",
+    "address",
+    "uptime",
+    "session-id",
+    ".dead",
+];
+
 const ADDRESS_LIST_PROPS: &[&str] = &[".id", "list", "address", "comment", "dynamic", "disabled"];
 
 fn bool_word(value: bool) -> &'static str {
@@ -92,6 +104,33 @@ fn to_active(r: &Record) -> ActiveSession {
         address: r.text("address"),
         uptime: r.text("uptime"),
         session_id: r.text("session-id"),
+    }
+}
+
+/// What one row of `/ppp/active/listen` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionChange {
+    /// A session was added or changed (the full row).
+    Upsert(ActiveSession),
+    /// A session ended: only its `.id` (`=.dead=yes`, or `=.dead=true` from 7.23).
+    Removed(String),
+}
+
+/// Reads one `/ppp/active/listen` row.
+pub fn session_change(r: &Record) -> SessionChange {
+    if r.flag(".dead") {
+        SessionChange::Removed(r.text(".id"))
+    } else {
+        SessionChange::Upsert(to_active(r))
+    }
+}
+
+/// Reads one `/interface/monitor-traffic` row (of a stream or of `once`).
+pub fn interface_traffic(r: &Record, interface: &str) -> InterfaceTraffic {
+    InterfaceTraffic {
+        name: r.opt_text("name").unwrap_or_else(|| interface.to_owned()),
+        rx_bps: r.number("rx-bits-per-second"),
+        tx_bps: r.number("tx-bits-per-second"),
     }
 }
 
@@ -334,11 +373,41 @@ impl<S: Stream> Connection<S> {
             .flag("once")
             .proplist(&["name", "rx-bits-per-second", "tx-bits-per-second"]);
         let row = single(self.run(command, deadline)?, "/interface/monitor-traffic")?;
-        Ok(InterfaceTraffic {
-            name: row.opt_text("name").unwrap_or_else(|| interface.to_owned()),
-            rx_bps: row.number("rx-bits-per-second"),
-            tx_bps: row.number("tx-bits-per-second"),
-        })
+        Ok(interface_traffic(&row, interface))
+    }
+
+    /// Starts `/ppp/active/listen` (a stream: each added, changed or removed session).
+    /// Read its rows with [`session_change`].
+    pub fn listen_active(&mut self) -> Result<String, RouterError> {
+        self.start_stream(CommandBuilder::new("/ppp/active/listen").proplist(&LISTEN_PROPS))
+    }
+
+    /// Starts `/interface/monitor-traffic` on `interface` without `once`: a reading a
+    /// second until cancelled. Read its rows with [`interface_traffic`].
+    pub fn monitor_traffic_stream(&mut self, interface: &str) -> Result<String, RouterError> {
+        self.start_stream(
+            CommandBuilder::new("/interface/monitor-traffic")
+                .attr("interface", encode_text(interface)?)
+                .proplist(&["name", "rx-bits-per-second", "tx-bits-per-second"]),
+        )
+    }
+
+    /// Points an address-list entry at `address` and enables or disables it.
+    pub fn address_list_set(
+        &mut self,
+        id: &str,
+        address: &str,
+        disabled: bool,
+        deadline: Instant,
+    ) -> Result<(), RouterError> {
+        self.run(
+            CommandBuilder::new("/ip/firewall/address-list/set")
+                .attr(".id", id.as_bytes())
+                .attr("address", encode_text(address)?)
+                .attr("disabled", if disabled { "yes" } else { "no" }),
+            deadline,
+        )
+        .map(|_| ())
     }
 
     /// Address-list entries with exactly this list and address.
