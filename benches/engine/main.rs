@@ -6,6 +6,7 @@
 //! Every comparison is measured in the same run and reported as a ratio. The test suite
 //! runs the quick mode through `run` (tests/bench_smoke.rs), so this cannot rot.
 
+mod alloc;
 mod harness;
 pub mod http_client;
 mod latency;
@@ -29,6 +30,9 @@ pub use share::ShareResult;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 /// The scenarios, numbered as in the table (scale runs first, see `run_selected`).
 pub const SCENARIOS: [&str; 7] = [
@@ -232,6 +236,7 @@ const USAGE: &str = "usage: cargo bench --bench engine -- [--quick] [--only SCEN
   --only LIST    some of: latency, reads, scale, overload, reconnect, share, push
 
 cargo builds the net-engine binary the scale scenario runs as the simulator.
+Scale sizes and idle window: SCALE_ROUTERS=10,100,1000 SCALE_WINDOW_S=60 (full-run defaults).
 Needs `ulimit -n` of at least 2300 for the 1000-router step; nginx for the reads floor
 (Debian: apt-get install nginx-light).";
 

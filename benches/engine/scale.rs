@@ -36,6 +36,11 @@ pub struct ScaleStep {
     /// The share of it spent on router threads.
     pub router_threads_cpu_s_per_min: f64,
     pub sim_cpu_s_per_min: f64,
+    /// Polls the idle window held (routers × window ÷ poll interval; the sessions are static,
+    /// so each finds nothing changed).
+    pub quiet_polls: f64,
+    /// Allocations the whole engine process made per quiet poll (counting allocator).
+    pub allocations_per_quiet_poll: f64,
     pub targets_bytes: usize,
     pub targets: Summary,
     pub routers_list: Summary,
@@ -73,6 +78,15 @@ impl ScaleResult {
                     ),
                 ]
             })
+            .chain(self.steps.iter().map(|s| {
+                [
+                    format!("{} routers, a poll that finds nothing changed", s.routers),
+                    format!(
+                        "{:.0} allocations per poll ({:.0} polls in {:.0} s)",
+                        s.allocations_per_quiet_poll, s.quiet_polls, s.window_s
+                    ),
+                ]
+            }))
             .collect()
     }
 }
@@ -96,6 +110,17 @@ pub fn run(quick: bool) -> BenchResult<ScaleResult> {
             FleetSettings::default(),
         )
     };
+    // SCALE_ROUTERS / SCALE_WINDOW_S pick sizes and the idle window (one step by hand).
+    let chosen: Vec<usize> = std::env::var("SCALE_ROUTERS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_default();
+    let sizes: &[usize] = if chosen.is_empty() { sizes } else { &chosen };
+    let window = std::env::var("SCALE_WINDOW_S")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(window);
     let limit = open_files_limit();
     let largest = sizes.iter().copied().max().unwrap_or(0) as u64;
     // The simulator needs a listener and a connection per router; the engine one socket each.
@@ -125,6 +150,7 @@ fn step(
     window: Duration,
     settings: FleetSettings,
 ) -> BenchResult<ScaleStep> {
+    let poll_interval = settings.poll_interval;
     let sim = SimProcess::start(routers, users)?;
     let sim_startup = sim.startup;
     let before = process_figures(None);
@@ -143,9 +169,12 @@ fn step(
         thread_cpu_seconds("router-"),
         cpu_seconds(Some(sim.pid())),
     );
+    let allocations = super::alloc::allocations();
     let started = Instant::now();
     std::thread::sleep(window);
     let elapsed = started.elapsed().as_secs_f64();
+    let allocations = super::alloc::allocations() - allocations;
+    let quiet_polls = routers as f64 * elapsed / poll_interval.as_secs_f64();
     let per_minute = |cpu: f64| cpu * 60.0 / elapsed;
     let engine_cpu = per_minute(cpu_seconds(None) - engine_cpu);
     let router_cpu = per_minute(thread_cpu_seconds("router-") - router_cpu);
@@ -195,6 +224,8 @@ fn step(
         engine_cpu_s_per_min: engine_cpu,
         router_threads_cpu_s_per_min: router_cpu,
         sim_cpu_s_per_min: sim_cpu,
+        quiet_polls,
+        allocations_per_quiet_poll: allocations as f64 / quiet_polls.max(1.0),
         targets_bytes,
         targets: Summary::of(&targets),
         routers_list: Summary::of(&routers_list),

@@ -21,7 +21,7 @@ use super::{isolation, FleetError, FleetEvent, FleetObserver, FleetSettings, ISO
 use super::{TrafficReading, TrafficSource};
 use crate::model::{utc_parts, ActiveSession, RouterConfig, Secret};
 use crate::rng::Rng;
-use crate::router::ops::{interface_traffic, session_change, SessionChange};
+use crate::router::ops::{interface_traffic, session_change, Listing, SessionChange};
 use crate::router::{Client, RouterError, StreamEvent};
 use crossbeam_channel::{after, never, select, tick, Receiver};
 use std::collections::hash_map::DefaultHasher;
@@ -75,6 +75,10 @@ pub(crate) struct RouterActor {
     /// first poll is a baseline and does not fire a storm of session events.
     previous_sessions: Option<Arc<Vec<ActiveSession>>>,
     secrets_fingerprint: Option<u64>,
+    /// The fingerprint of the session print that built this list, and when it was built.
+    listed_sessions: Option<(u64, Arc<Vec<ActiveSession>>, Instant)>,
+    /// The fingerprint of the secret print that built this list.
+    listed_secrets: Option<(u64, Arc<Vec<Secret>>)>,
     /// Whether router.down was already announced since the router was last up.
     down_announced: bool,
     was_online: bool,
@@ -122,6 +126,8 @@ impl RouterActor {
             rng: Rng::from_entropy(),
             previous_sessions: None,
             secrets_fingerprint: None,
+            listed_sessions: None,
+            listed_secrets: None,
             down_announced: false,
             was_online: false,
             listen_tag: None,
@@ -675,8 +681,19 @@ impl RouterActor {
 
     /// Re-reads sessions, secrets and the isolation list; publishes them with their events.
     fn refresh_lists(&mut self, client: &mut Client, deadline: Instant) -> Result<(), RouterError> {
-        let sessions = self.timed(|| client.active_sessions(deadline))?;
-        let secrets = self.timed(|| client.secrets(deadline))?;
+        // Compare before building: a print whose words hash as the one that built the
+        // published list is not parsed, and the list keeps its `Arc` (so readers that cache
+        // what they built from it, like the HTTP layer's targets body, see nothing changed).
+        let published = self.cell.load();
+        let session_print = self.listed_sessions.as_ref().and_then(|(fp, list, at)| {
+            (Arc::ptr_eq(list, &published.sessions) && at.elapsed() < UPTIME_REFRESH).then_some(*fp)
+        });
+        let secret_print = self
+            .listed_secrets
+            .as_ref()
+            .and_then(|(fp, list)| Arc::ptr_eq(list, &published.secrets).then_some(*fp));
+        let sessions = self.timed(|| client.active_sessions_since(session_print, deadline))?;
+        let secrets = self.timed(|| client.secrets_since(secret_print, deadline))?;
         let isolation = match self.timed(|| client.address_list_entries(ISOLATION_LIST, deadline)) {
             Ok(entries) => Some(entries),
             Err(e) if e.is_connectivity_error() => return Err(e),
@@ -690,18 +707,29 @@ impl RouterActor {
             }
         };
         let now = SystemTime::now();
-        // An unchanged list keeps its `Arc`, so readers that cache what they built from it
-        // (the HTTP layer's targets rows) can tell by pointer that nothing changed.
-        let published = self.cell.load();
-        let sessions = if *published.sessions == sessions {
-            Arc::clone(&published.sessions)
-        } else {
-            Arc::new(sessions)
+        let sessions = match sessions {
+            Listing::Same => Arc::clone(&published.sessions),
+            Listing::Changed { rows, fingerprint } => {
+                let list = if *published.sessions == rows {
+                    Arc::clone(&published.sessions)
+                } else {
+                    Arc::new(rows)
+                };
+                self.listed_sessions = Some((fingerprint, Arc::clone(&list), Instant::now()));
+                list
+            }
         };
-        let secrets = if *published.secrets == secrets {
-            Arc::clone(&published.secrets)
-        } else {
-            Arc::new(secrets)
+        let secrets = match secrets {
+            Listing::Same => Arc::clone(&published.secrets),
+            Listing::Changed { rows, fingerprint } => {
+                let list = if *published.secrets == rows {
+                    Arc::clone(&published.secrets)
+                } else {
+                    Arc::new(rows)
+                };
+                self.listed_secrets = Some((fingerprint, Arc::clone(&list)));
+                list
+            }
         };
         let isolation = match isolation {
             Some(entries) if *published.isolation != entries => Arc::new(entries),
@@ -740,6 +768,9 @@ impl RouterActor {
     /// unless an event needs it.
     fn session_events(&mut self, sessions: &Arc<Vec<ActiveSession>>) {
         if let Some(previous) = &self.previous_sessions {
+            if Arc::ptr_eq(previous, sessions) {
+                return;
+            }
             let before: HashSet<&str> = previous.iter().map(|s| s.id.as_str()).collect();
             let now: HashSet<&str> = sessions.iter().map(|s| s.id.as_str()).collect();
             for session in sessions.iter().filter(|s| !before.contains(s.id.as_str())) {
@@ -1227,6 +1258,10 @@ pub fn backup_name(identity: &str, now: SystemTime) -> String {
     let (y, mo, d, h, mi, s) = utc_parts(now);
     format!("{base}-{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}")
 }
+
+/// How long a session list whose print did not change (but for uptimes) is kept before it is
+/// rebuilt anyway, so published uptimes are at most this stale.
+const UPTIME_REFRESH: Duration = Duration::from_secs(60);
 
 fn fingerprint_secrets(secrets: &[Secret]) -> u64 {
     let mut hasher = DefaultHasher::new();

@@ -154,8 +154,24 @@ fn router_row(s: &RouterSnapshot) -> dto::RouterRow<'_> {
 /// A bare array of routers, as the Go engine answered.
 pub fn routers(state: &AppState, _: &ApiRequest, _: &Params) -> Reply {
     let snapshots = state.fleet.snapshots();
-    let rows: Vec<dto::RouterRow> = snapshots.iter().map(|s| router_row(s)).collect();
-    reply(200, &rows)
+    let body = state
+        .targets
+        .routers_body(&snapshots, || {
+            let rows: Vec<dto::RouterRow> = snapshots.iter().map(|s| router_row(s)).collect();
+            serde_json::to_vec(&rows)
+        })
+        .map_err(|e| ApiError::new(500, "internal", format!("cannot encode the answer: {e}")))?;
+    Ok(shared_json(body))
+}
+
+/// A JSON answer from bytes shared with a cache.
+fn shared_json(body: Arc<[u8]>) -> ApiResponse {
+    ApiResponse {
+        status: 200,
+        content_type: "application/json",
+        body: body.into(),
+        headers: Vec::new(),
+    }
 }
 
 pub fn routers_reload(state: &AppState, _: &ApiRequest, _: &Params) -> Reply {
@@ -177,10 +193,7 @@ pub fn routers_reload(state: &AppState, _: &ApiRequest, _: &Params) -> Reply {
 }
 
 pub fn monitoring_targets(state: &AppState, _: &ApiRequest, _: &Params) -> Reply {
-    Ok(ApiResponse::raw_json(
-        200,
-        state.targets.body(&state.fleet.snapshots()),
-    ))
+    Ok(shared_json(state.targets.body(&state.fleet.snapshots())))
 }
 
 /// `10s`, `1s`, `500ms`: the poll interval as Go's `next_retry` wrote it.
@@ -755,7 +768,7 @@ pub fn metrics(state: &AppState, _: &ApiRequest, _: &Params) -> Reply {
         Some(text) => Ok(ApiResponse {
             status: 200,
             content_type: crate::metrics::CONTENT_TYPE,
-            body: text.into_bytes(),
+            body: text.into_bytes().into(),
             headers: Vec::new(),
         }),
         None => Err(ApiError::not_found()),

@@ -6,6 +6,7 @@
 //! snapshots and sends commands through `RouterHandle`s.
 
 pub mod assets;
+pub mod body;
 pub mod dto;
 pub mod edge;
 pub mod error;
@@ -59,7 +60,7 @@ pub struct AppState {
     pub started: Instant,
     pub cors_origin: Option<String>,
     pub metrics_public: bool,
-    /// `/monitoring/targets` rows per router, rebuilt only when a router's sessions change.
+    /// `/monitoring/targets` and `/routers` bodies, rebuilt only for a new poll generation.
     pub targets: targets::TargetsCache,
 }
 
@@ -68,7 +69,7 @@ pub struct AppState {
 pub struct ApiResponse {
     pub status: u16,
     pub content_type: &'static str,
-    pub body: Vec<u8>,
+    pub body: body::Body,
     pub headers: Vec<(&'static str, String)>,
 }
 
@@ -81,7 +82,7 @@ impl ApiResponse {
         ApiResponse {
             status,
             content_type: "application/json",
-            body: body.into_bytes(),
+            body: body.into_bytes().into(),
             headers: Vec::new(),
         }
     }
@@ -121,7 +122,7 @@ pub fn dispatch(state: &AppState, request: &ApiRequest) -> (ApiResponse, &'stati
         let mut response = ApiResponse {
             status: 204,
             content_type: "text/plain",
-            body: Vec::new(),
+            body: body::Body::default(),
             headers: Vec::new(),
         };
         response.headers.push((
@@ -224,7 +225,7 @@ fn swagger(params: &Params, request: &ApiRequest) -> Result<ApiResponse, ApiErro
         return Ok(ApiResponse {
             status: 302,
             content_type: "text/plain",
-            body: b"see /api/v1/swagger/index.html".to_vec(),
+            body: body::Body::Static(b"see /api/v1/swagger/index.html"),
             headers: vec![("Location", "/api/v1/swagger/index.html".into())],
         });
     }
@@ -251,9 +252,9 @@ fn static_response(asset: assets::Asset, request: &ApiRequest) -> ApiResponse {
         status: if unchanged { 304 } else { 200 },
         content_type: asset.content_type,
         body: if unchanged {
-            Vec::new()
+            body::Body::default()
         } else {
-            asset.body.to_vec()
+            body::Body::Static(asset.body)
         },
         headers,
     }
@@ -357,7 +358,15 @@ fn write_response(
     request_id: u64,
     cors_origin: Option<&str>,
 ) {
-    let mut out = tiny_http::Response::from_data(response.body).with_status_code(response.status);
+    // A shared body is written from the cache's bytes, not copied into the response.
+    let length = response.body.len();
+    let mut out = tiny_http::Response::new(
+        response.status.into(),
+        Vec::new(),
+        std::io::Cursor::new(response.body),
+        Some(length),
+        None,
+    );
     let mut add = |name: &str, value: &str| {
         if let Ok(header) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
             out.add_header(header);

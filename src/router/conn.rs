@@ -512,7 +512,7 @@ impl<S: Stream> Connection<S> {
     fn read_reply(&mut self, deadline: Instant) -> Result<Reply, RouterError> {
         loop {
             match self.decoder.next_sentence() {
-                Ok(Some(sentence)) => return Ok(Reply::parse(&sentence)),
+                Ok(Some(sentence)) => return Ok(Reply::parse_owned(sentence)),
                 Ok(None) => {}
                 Err(e) => return Err(self.poison(RouterError::Protocol(e))),
             }

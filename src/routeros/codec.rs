@@ -203,7 +203,10 @@ impl Decoder {
                 if self.words.is_empty() {
                     continue;
                 }
-                return Ok(Some(Sentence::new(std::mem::take(&mut self.words))));
+                // The next sentence likely has as many words: one allocation, not a growth.
+                let capacity = self.words.len();
+                let words = std::mem::replace(&mut self.words, Vec::with_capacity(capacity));
+                return Ok(Some(Sentence::new(words)));
             }
             if self.words.len() >= MAX_SENTENCE_WORDS {
                 return Err(CodecError::TooManyWords);

@@ -39,17 +39,37 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn parse(sentence: &Sentence) -> Reply {
-        let kind = match sentence.first() {
-            b"!re" => ReplyKind::Re,
-            b"!done" => ReplyKind::Done,
-            b"!trap" => ReplyKind::Trap,
-            b"!empty" => ReplyKind::Empty,
-            b"!fatal" => ReplyKind::Fatal,
-            other => ReplyKind::Unknown(other.to_vec()),
-        };
+    /// Parses a sentence it owns, reusing each attribute word as the name's buffer: one
+    /// allocation per attribute (its value) instead of two.
+    pub fn parse_owned(sentence: Sentence) -> Reply {
+        let mut words = sentence.words.into_iter();
+        let first = words.next().unwrap_or_default();
         let mut reply = Reply {
-            kind,
+            kind: kind_of(&first),
+            tag: None,
+            attributes: Vec::with_capacity(words.len()),
+            other_words: Vec::new(),
+        };
+        for mut word in words {
+            if let Some(value) = word.strip_prefix(b".tag=") {
+                reply.tag = Some(value.to_vec());
+            } else if let Some((name_len, value_at)) =
+                split_attribute(&word).map(|(name, _)| (name.len(), name.len() + 2))
+            {
+                let value = word[value_at..].to_vec();
+                word.truncate(1 + name_len);
+                word.remove(0);
+                reply.attributes.push((word, value));
+            } else {
+                reply.other_words.push(word);
+            }
+        }
+        reply
+    }
+
+    pub fn parse(sentence: &Sentence) -> Reply {
+        let mut reply = Reply {
+            kind: kind_of(sentence.first()),
             tag: None,
             attributes: Vec::new(),
             other_words: Vec::new(),
@@ -88,6 +108,17 @@ impl Reply {
     }
 }
 
+fn kind_of(first: &[u8]) -> ReplyKind {
+    match first {
+        b"!re" => ReplyKind::Re,
+        b"!done" => ReplyKind::Done,
+        b"!trap" => ReplyKind::Trap,
+        b"!empty" => ReplyKind::Empty,
+        b"!fatal" => ReplyKind::Fatal,
+        other => ReplyKind::Unknown(other.to_vec()),
+    }
+}
+
 /// Splits `=name=value` on the first `=` after the leading one.
 pub fn split_attribute(word: &[u8]) -> Option<(&[u8], &[u8])> {
     let rest = word.strip_prefix(b"=")?;
@@ -98,6 +129,23 @@ pub fn split_attribute(word: &[u8]) -> Option<(&[u8], &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owned_parse_matches_borrowed_parse() {
+        for words in [
+            &["!re", "=name=a=b", ".tag=7", "=x=", "odd", "=", "=novalue"][..],
+            &["!done", "=ret=*1"],
+            &["!weird"],
+            &["!fatal", "bye"],
+        ] {
+            let sentence = Sentence::from_strs(words);
+            let (a, b) = (Reply::parse(&sentence), Reply::parse_owned(sentence));
+            assert_eq!(a.kind, b.kind);
+            assert_eq!(a.tag, b.tag);
+            assert_eq!(a.attributes, b.attributes);
+            assert_eq!(a.other_words, b.other_words);
+        }
+    }
 
     #[test]
     fn parses_each_reply_word() {
