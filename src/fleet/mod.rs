@@ -11,6 +11,9 @@ pub mod snapshot;
 pub mod traffic;
 
 pub use command::{
+    Command, Job, Unanswered, WriteError,
+};
+pub use command::{
     IsolateOutcome, IsolateRequest, RefreshOutcome, TrafficReading, TrafficSource, UpdateOutcome,
 };
 pub use handle::{RouterHandle, RouterLoad};
@@ -50,6 +53,9 @@ pub struct FleetSettings {
     /// many threads to its general ones, so waiting callers never take the threads that
     /// serve cached reads, and one slow router holds at most `max_waiters_per_router`.
     pub max_waiters_total: usize,
+    /// How much longer than its caller a router thread waits for a change's answer, so a
+    /// write whose caller was told 504 still learns its outcome (zero: no longer).
+    pub late_answer_grace: Duration,
 }
 
 impl FleetSettings {
@@ -78,6 +84,7 @@ impl Default for FleetSettings {
             thread_stack_size: 256 * 1024,
             max_waiters_per_router: 65,
             max_waiters_total: 130,
+            late_answer_grace: Duration::ZERO,
         }
     }
 }
@@ -92,6 +99,9 @@ pub enum FleetError {
     QueueFull,
     /// No answer before the deadline; a mutation's outcome is unknown.
     Timeout,
+    /// The deadline passed while the command waited in the queue: it never reached the
+    /// router (what a write's caller learns late, through [`command::Unanswered`]).
+    NotSent,
     /// The connection dropped or broke mid-command.
     ConnectionLost(RouterCause),
     /// The router answered with an error.
@@ -183,6 +193,9 @@ impl fmt::Display for FleetError {
             FleetError::QueueFull => f.write_str("router is busy: too many commands waiting"),
             FleetError::Timeout => f.write_str(
                 "router did not answer in time; if this was a change, its outcome is unknown",
+            ),
+            FleetError::NotSent => f.write_str(
+                "the deadline passed before the command was sent; the router was not changed",
             ),
             FleetError::ConnectionLost(e) => {
                 write!(f, "connection to the router failed during the command: {e}")
@@ -525,6 +538,7 @@ impl Fleet {
             max_waiters: self.settings.max_waiters_per_router,
             waiters_total: Arc::clone(&self.waiters_total),
             max_waiters_total: self.settings.max_waiters_total,
+            late_answer_grace: self.settings.late_answer_grace,
         });
         let mut actor = RouterActor::new(
             config.clone(),
