@@ -16,7 +16,7 @@ use crate::fleet::{Fleet, FleetObserver, FleetSettings, RouterState};
 use crate::http::{AppState, EngineHooks, HttpServer};
 use crate::metrics::Metrics;
 use crate::model::RouterConfig;
-use crate::store::{RouterRegistry, StoreError, SyncWriterHandle};
+use crate::store::{AuditTrail, RouterRegistry, StoreError, SyncWriterHandle};
 use crate::webhook::{WebhookConfig, WebhookError, WebhookStats, WebhookWorker};
 use crossbeam_channel::{bounded, select, tick, Sender};
 use std::fmt;
@@ -61,6 +61,7 @@ impl EngineSettings {
                 command_timeout: config.command_timeout,
                 connect_timeout: config.connect_timeout,
                 poll_interval: config.poll_interval,
+                late_answer_grace: config.command_timeout,
                 ..FleetSettings::default()
             },
             webhook: match (&config.webhook_url, &config.webhook_secret) {
@@ -102,6 +103,8 @@ pub struct EngineParts {
     pub users: Option<Arc<SyncWriterHandle>>,
     /// Also told everything the fleet notices (tests record events through it).
     pub extra_observer: Option<Arc<dyn FleetObserver>>,
+    /// The audit trail (MySQL or a file behind it); `None`: kept in memory only.
+    pub audit: Option<Arc<AuditTrail>>,
 }
 
 impl EngineParts {
@@ -113,6 +116,7 @@ impl EngineParts {
             routers: None,
             users: None,
             extra_observer: None,
+            audit: None,
         }
     }
 }
@@ -174,6 +178,7 @@ pub struct Engine {
     server: Option<HttpServer>,
     webhook_worker: Option<WebhookWorker>,
     users: Option<Arc<SyncWriterHandle>>,
+    audit: Arc<AuditTrail>,
     reload: Option<ReloadThread>,
     warmup: Warmup,
 }
@@ -188,7 +193,9 @@ impl Engine {
             routers,
             users,
             extra_observer,
+            audit,
         } = parts;
+        let audit = audit.unwrap_or_else(|| Arc::new(AuditTrail::in_memory()));
         let routers = match routers {
             Some(routers) => routers,
             None => registry.load_routers().map_err(EngineError::Registry)?,
@@ -243,6 +250,7 @@ impl Engine {
             registry,
             users: users.clone(),
             sync_timeout: settings.sync_timeout,
+            audit: Arc::clone(&audit),
         });
         let state = Arc::new(AppState {
             fleet: Arc::clone(&fleet),
@@ -252,6 +260,7 @@ impl Engine {
             cors_origin: settings.cors_origin.clone(),
             metrics_public: settings.metrics_public,
             targets: Default::default(),
+            audit: Arc::clone(&audit),
         });
         let mut engine = Engine {
             fleet,
@@ -259,6 +268,7 @@ impl Engine {
             server: None,
             webhook_worker,
             users,
+            audit,
             reload: None,
             warmup,
         };
@@ -286,6 +296,11 @@ impl Engine {
     /// The services behind the HTTP hooks (reload, sync, metrics).
     pub fn services(&self) -> &Arc<EngineServices> {
         &self.services
+    }
+
+    /// The audit trail and idempotency keys.
+    pub fn audit(&self) -> &Arc<AuditTrail> {
+        &self.audit
     }
 
     pub fn warmup(&self) -> Warmup {
@@ -335,6 +350,8 @@ impl Engine {
         if let Some(users) = self.users.take() {
             users.shutdown();
         }
+        // Last: what the writes of the requests above recorded (late answers included).
+        self.audit.shutdown();
     }
 }
 
