@@ -218,7 +218,9 @@ pub fn audit_metrics(stats: &AuditStats) -> String {
             stats.pending as u64,
         ),
     ] {
-        text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
     }
     text
 }

@@ -195,10 +195,7 @@ impl RouterHandle {
     /// Sends a change and waits for it as every call does, but a caller that must know the
     /// outcome even after its deadline keeps the reply channel ([`Unanswered`]): the router
     /// thread answers it late, or says the command was never sent.
-    pub fn send_write<T>(
-        &self,
-        make: impl FnOnce(Job<T>) -> Command,
-    ) -> Result<T, WriteError<T>> {
+    pub fn send_write<T>(&self, make: impl FnOnce(Job<T>) -> Command) -> Result<T, WriteError<T>> {
         self.submit(make)
     }
 
@@ -241,7 +238,9 @@ impl RouterHandle {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(failed(FleetError::QueueFull)),
             Err(TrySendError::Disconnected(_)) => {
-                return Err(failed(FleetError::Offline("router is being stopped".into())))
+                return Err(failed(FleetError::Offline(
+                    "router is being stopped".into(),
+                )))
             }
         }
         select! {

@@ -10,9 +10,7 @@ pub mod index;
 pub mod snapshot;
 pub mod traffic;
 
-pub use command::{
-    Command, Job, Unanswered, WriteError,
-};
+pub use command::{Command, Job, Unanswered, WriteError};
 pub use command::{
     IsolateOutcome, IsolateRequest, RefreshOutcome, TrafficReading, TrafficSource, UpdateOutcome,
 };

@@ -195,7 +195,8 @@ impl WriteScope {
                         match (outcome, answer) {
                             (Outcome::NotSent, _) => trail.release(&key),
                             (_, Some(answer)) => {
-                                let response = answer.unwrap_or_else(|e| ApiResponse::from_error(&e));
+                                let response =
+                                    answer.unwrap_or_else(|e| ApiResponse::from_error(&e));
                                 let retry = retry_after(&response);
                                 trail.finish(&key, response.status, body_text(&response), retry);
                             }

@@ -60,7 +60,13 @@ struct Item {
     comment: Option<String>,
 }
 
-fn failed(index: usize, op: String, user: Option<String>, router: Option<u64>, error: &ApiError) -> dto::BulkResult {
+fn failed(
+    index: usize,
+    op: String,
+    user: Option<String>,
+    router: Option<u64>,
+    error: &ApiError,
+) -> dto::BulkResult {
     dto::BulkResult {
         index,
         op,
@@ -80,7 +86,10 @@ fn check(state: &AppState, index: usize, value: &Value) -> Result<Item, dto::Bul
     let user = text("user");
     let router_id = match value.get("router_id") {
         None | Some(Value::Null) => None,
-        Some(v) => match v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())) {
+        Some(v) => match v
+            .as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        {
             Some(id) if id > 0 => Some(id),
             _ => {
                 let e = ApiError::field("router_id", "router_id must be a positive integer");
@@ -90,7 +99,10 @@ fn check(state: &AppState, index: usize, value: &Value) -> Result<Item, dto::Bul
     };
     let fail = |e: ApiError| failed(index, op_name.clone(), user.clone(), router_id, &e);
     if !value.is_object() {
-        return Err(fail(ApiError::field("operations", "each operation must be an object")));
+        return Err(fail(ApiError::field(
+            "operations",
+            "each operation must be an object",
+        )));
     }
     let Some(op) = Op::parse(&op_name) else {
         return Err(fail(ApiError::field(
@@ -104,7 +116,9 @@ fn check(state: &AppState, index: usize, value: &Value) -> Result<Item, dto::Bul
     validate::name("user", &name).map_err(&fail)?;
     let profile = text("profile");
     match (&profile, op) {
-        (None, Op::SetProfile) => return Err(fail(ApiError::field("profile", "profile is required"))),
+        (None, Op::SetProfile) => {
+            return Err(fail(ApiError::field("profile", "profile is required")))
+        }
         (Some(p), _) => validate::name("profile", p).map_err(&fail)?,
         _ => {}
     }
@@ -132,13 +146,19 @@ fn check(state: &AppState, index: usize, value: &Value) -> Result<Item, dto::Bul
 }
 
 fn change_of(item: &Item) -> Change {
-    let secret = |changes: SecretChanges, action| update_change(item.router, &item.user, &changes, false, action);
+    let secret = |changes: SecretChanges, action| {
+        update_change(item.router, &item.user, &changes, false, action)
+    };
     match item.op {
         Op::Isolate | Op::Unisolate => Change {
             router: Some(item.router),
             user: Some(item.user.clone()),
             address: None,
-            action: if item.op == Op::Isolate { "isolate" } else { "unisolate" },
+            action: if item.op == Op::Isolate {
+                "isolate"
+            } else {
+                "unisolate"
+            },
             change: json!({"list": ISOLATION_LIST, "comment": item.comment, "bulk": true}),
         },
         Op::Kick => Change {
@@ -167,13 +187,21 @@ fn change_of(item: &Item) -> Change {
                 disabled: Some(item.op == Op::Disable),
                 ..SecretChanges::default()
             },
-            if item.op == Op::Disable { "disable" } else { "enable" },
+            if item.op == Op::Disable {
+                "disable"
+            } else {
+                "enable"
+            },
         ),
     }
 }
 
 /// Sends one item; the error is what the single call would answer.
-fn send(scope: &WriteScope, handle: &RouterHandle, item: &Item) -> (Result<(), FleetError>, String) {
+fn send(
+    scope: &WriteScope,
+    handle: &RouterHandle,
+    item: &Item,
+) -> (Result<(), FleetError>, String) {
     let change = change_of(item);
     let user = item.user.clone();
     match item.op {
@@ -193,7 +221,9 @@ fn send(scope: &WriteScope, handle: &RouterHandle, item: &Item) -> (Result<(), F
             (r.map(drop), id)
         }
         Op::Delete => {
-            let (r, id) = scope.run_item(handle, &change, |job| Command::DeleteSecret(job, user, false));
+            let (r, id) = scope.run_item(handle, &change, |job| {
+                Command::DeleteSecret(job, user, false)
+            });
             (r.map(drop), id)
         }
         Op::SetProfile | Op::Disable | Op::Enable => {
@@ -206,7 +236,9 @@ fn send(scope: &WriteScope, handle: &RouterHandle, item: &Item) -> (Result<(), F
                 },
                 ..SecretChanges::default()
             };
-            let (r, id) = scope.run_item(handle, &change, |job| Command::UpdateSecret(job, user, changes, false));
+            let (r, id) = scope.run_item(handle, &change, |job| {
+                Command::UpdateSecret(job, user, changes, false)
+            });
             (r.map(drop), id)
         }
     }
@@ -238,16 +270,27 @@ fn result_of(item: &Item, outcome: Result<(), FleetError>, audit_id: String) -> 
     }
 }
 
-pub fn run(state: &AppState, request: &ApiRequest, scope: &WriteScope) -> Result<ApiResponse, ApiError> {
+pub fn run(
+    state: &AppState,
+    request: &ApiRequest,
+    scope: &WriteScope,
+) -> Result<ApiResponse, ApiError> {
     let body: Value = serde_json::from_slice(&request.body)
         .map_err(|e| ApiError::new(400, "bad_json", format!("the body is not valid JSON: {e}")))?;
     let Some(operations) = body.get("operations").and_then(Value::as_array) else {
-        return Err(ApiError::new(400, "bad_json", "the body must be an object with an operations array"));
+        return Err(ApiError::new(
+            400,
+            "bad_json",
+            "the body must be an object with an operations array",
+        ));
     };
     if operations.len() > MAX_OPERATIONS {
         return Err(ApiError::field(
             "operations",
-            format!("at most {MAX_OPERATIONS} operations per call, got {}", operations.len()),
+            format!(
+                "at most {MAX_OPERATIONS} operations per call, got {}",
+                operations.len()
+            ),
         ));
     }
     let timeout = match request.query("timeout_s") {
@@ -257,7 +300,12 @@ pub fn run(state: &AppState, request: &ApiRequest, scope: &WriteScope) -> Result
             .ok()
             .filter(|&s| (1..=600).contains(&s))
             .map(Duration::from_secs)
-            .ok_or_else(|| ApiError::field("timeout_s", format!("timeout_s must be 1 to 600, got {raw:?}")))?,
+            .ok_or_else(|| {
+                ApiError::field(
+                    "timeout_s",
+                    format!("timeout_s must be 1 to 600, got {raw:?}"),
+                )
+            })?,
     };
     let deadline = Instant::now() + timeout;
     let mut results: Vec<Option<dto::BulkResult>> = (0..operations.len()).map(|_| None).collect();
@@ -294,13 +342,22 @@ pub fn run(state: &AppState, request: &ApiRequest, scope: &WriteScope) -> Result
                 let Some(items) = queue.lock().unwrap_or_else(PoisonError::into_inner).pop() else {
                     return;
                 };
-                let handle: Option<Arc<RouterHandle>> = items.first().and_then(|i| state.fleet.get(i.router).ok());
+                let handle: Option<Arc<RouterHandle>> =
+                    items.first().and_then(|i| state.fleet.get(i.router).ok());
                 let mut local = Vec::with_capacity(items.len());
                 for item in &items {
                     let result = match &handle {
                         Some(_) if Instant::now() >= deadline => {
                             let e = FleetError::NotSent;
-                            let id = scope.record(&change_of(item), Outcome::NotSent, 504, Some("the bulk call's deadline passed before this item was sent".into()));
+                            let id = scope.record(
+                                &change_of(item),
+                                Outcome::NotSent,
+                                504,
+                                Some(
+                                    "the bulk call's deadline passed before this item was sent"
+                                        .into(),
+                                ),
+                            );
                             result_of(item, Err(e), id)
                         }
                         Some(handle) => {
@@ -309,13 +366,20 @@ pub fn run(state: &AppState, request: &ApiRequest, scope: &WriteScope) -> Result
                         }
                         None => {
                             let e = FleetError::RouterNotFound(item.router);
-                            let id = scope.record(&change_of(item), Outcome::NotSent, 404, Some(e.to_string()));
+                            let id = scope.record(
+                                &change_of(item),
+                                Outcome::NotSent,
+                                404,
+                                Some(e.to_string()),
+                            );
                             result_of(item, Err(e), id)
                         }
                     };
                     local.push(result);
                 }
-                done.lock().unwrap_or_else(PoisonError::into_inner).extend(local);
+                done.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend(local);
             });
         }
     });

@@ -177,7 +177,12 @@ pub fn routers_reload(state: &AppState, _: &ApiRequest, _: &Params, scope: &Writ
                 "registry_unavailable",
                 format!("cannot read the router registry: {e}"),
             );
-            scope.record(&change(json!({})), Outcome::NotSent, 503, Some(error.message.clone()));
+            scope.record(
+                &change(json!({})),
+                Outcome::NotSent,
+                503,
+                Some(error.message.clone()),
+            );
             return Err(error);
         }
     };
@@ -599,7 +604,12 @@ fn opt_validated(
     Ok(value)
 }
 
-pub fn secret_create(state: &AppState, request: &ApiRequest, _: &Params, scope: &WriteScope) -> Reply {
+pub fn secret_create(
+    state: &AppState,
+    request: &ApiRequest,
+    _: &Params,
+    scope: &WriteScope,
+) -> Reply {
     let mut body = JsonBody::parse(&request.body)?;
     let router_id = body.opt_id("router_id")?;
     let user = body.required_string("user")?;
@@ -653,7 +663,12 @@ pub fn secret_create(state: &AppState, request: &ApiRequest, _: &Params, scope: 
     )
 }
 
-pub fn secret_update(state: &AppState, request: &ApiRequest, params: &Params, scope: &WriteScope) -> Reply {
+pub fn secret_update(
+    state: &AppState,
+    request: &ApiRequest,
+    params: &Params,
+    scope: &WriteScope,
+) -> Reply {
     let user = user_param(params)?;
     let mut body = JsonBody::parse(&request.body)?;
     let router_id = body.opt_id("router_id")?;
@@ -751,7 +766,12 @@ fn query_router_id(request: &ApiRequest) -> Result<Option<u64>, ApiError> {
         })
 }
 
-pub fn secret_delete(state: &AppState, request: &ApiRequest, params: &Params, scope: &WriteScope) -> Reply {
+pub fn secret_delete(
+    state: &AppState,
+    request: &ApiRequest,
+    params: &Params,
+    scope: &WriteScope,
+) -> Reply {
     let user = user_param(params)?;
     let router_id = query_router_id(request)?;
     let kick = match request.query("kick") {

@@ -530,9 +530,7 @@ impl AuditTrail {
             });
         }
         match keys.get(key) {
-            Some(KeyState::Running { fingerprint: f, .. }) if f == fingerprint => {
-                Begin::InProgress
-            }
+            Some(KeyState::Running { fingerprint: f, .. }) if f == fingerprint => Begin::InProgress,
             Some(KeyState::Running { .. }) => Begin::Mismatch,
             Some(KeyState::Done(answer)) if answer.created_ms + lifetime <= now => {
                 keys.insert(
@@ -781,7 +779,11 @@ mod tests {
         let path = dir.join("audit.jsonl");
         let _ = std::fs::remove_dir_all(&dir);
         let backend: Arc<dyn AuditBackend> = Arc::new(FileAuditBackend::new(&path));
-        let trail = AuditTrail::start(Some(Arc::clone(&backend)), (Duration::from_millis(10), Duration::from_millis(50))).unwrap();
+        let trail = AuditTrail::start(
+            Some(Arc::clone(&backend)),
+            (Duration::from_millis(10), Duration::from_millis(50)),
+        )
+        .unwrap();
         let first = entry(&trail, "alice", 1000);
         let id = first.id.clone();
         trail.record(first);
@@ -793,7 +795,11 @@ mod tests {
         trail.finish("k1", 200, "{}".into(), None);
         trail.shutdown();
         assert_eq!(trail.stats().written, 4);
-        let again = AuditTrail::start(Some(backend), (Duration::from_millis(10), Duration::from_millis(50))).unwrap();
+        let again = AuditTrail::start(
+            Some(backend),
+            (Duration::from_millis(10), Duration::from_millis(50)),
+        )
+        .unwrap();
         let (page, total) = again.query(&AuditFilter::default(), 0, 10);
         assert_eq!(total, 2);
         assert_eq!(page[0].user.as_deref(), Some("bob"), "newest first");
