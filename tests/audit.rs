@@ -298,7 +298,7 @@ fn bulk_applies_valid_items_once_and_answers_each() {
         engine.wait_online(id, Duration::from_secs(5));
     }
     let mut operations = Vec::new();
-    let mut expected = vec![0usize; 3];
+    let mut expected = [0usize; 3];
     for (k, router) in sim.routers().iter().enumerate() {
         for name in router.with_state(|s| s.active_names()) {
             let unique = sim

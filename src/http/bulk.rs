@@ -66,8 +66,8 @@ fn failed(
     user: Option<String>,
     router: Option<u64>,
     error: &ApiError,
-) -> dto::BulkResult {
-    dto::BulkResult {
+) -> Box<dto::BulkResult> {
+    Box::new(dto::BulkResult {
         index,
         op,
         user,
@@ -76,11 +76,11 @@ fn failed(
         code: Some(error.code),
         error: Some(error.message.clone()),
         audit_id: None,
-    }
+    })
 }
 
 /// Checks one operation; `Err` is the item's `failed` result.
-fn check(state: &AppState, index: usize, value: &Value) -> Result<Item, dto::BulkResult> {
+fn check(state: &AppState, index: usize, value: &Value) -> Result<Item, Box<dto::BulkResult>> {
     let text = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_owned);
     let op_name = text("op").unwrap_or_default();
     let user = text("user");
@@ -324,7 +324,7 @@ pub fn run(
                 let id = scope.record(&change, Outcome::NotSent, 400, result.error.clone());
                 results[index] = Some(dto::BulkResult {
                     audit_id: Some(id),
-                    ..result
+                    ..*result
                 });
             }
         }

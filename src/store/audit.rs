@@ -523,7 +523,7 @@ impl AuditTrail {
         let now = now_ms();
         let lifetime = KEY_LIFETIME.as_millis() as u64;
         let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
-        if keys.len() > 1000 && now % 64 == 0 {
+        if keys.len() > 1000 && now.is_multiple_of(64) {
             keys.retain(|_, state| match state {
                 KeyState::Running { .. } => true,
                 KeyState::Done(answer) => answer.created_ms + lifetime > now,
