@@ -23,6 +23,9 @@ pub struct Config {
     pub db_dsn: Option<String>,
     /// `ROUTERS_FILE`: read the router registry from this CSV file instead of MySQL.
     pub routers_file: Option<std::path::PathBuf>,
+    /// `AUDIT_FILE`: the audit trail's JSON-lines file when there is no MySQL (`serve`
+    /// defaults to `net-engine-audit.jsonl` in the working directory).
+    pub audit_file: Option<std::path::PathBuf>,
     pub listen: SocketAddr,
     pub app_key: Option<String>,
     pub http_threads: usize,
@@ -54,6 +57,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("db_dsn", &self.db_dsn.as_ref().map(|_| "<set>"))
             .field("routers_file", &self.routers_file)
+            .field("audit_file", &self.audit_file)
             .field("listen", &self.listen)
             .field("app_key", &self.app_key.as_ref().map(|_| "<set>"))
             .field("http_threads", &self.http_threads)
@@ -177,6 +181,7 @@ impl Config {
         Ok(Config {
             db_dsn: get("DB_DSN"),
             routers_file: get("ROUTERS_FILE").map(std::path::PathBuf::from),
+            audit_file: get("AUDIT_FILE").map(std::path::PathBuf::from),
             listen,
             app_key: get("APP_KEY"),
             http_threads,

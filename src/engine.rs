@@ -16,7 +16,7 @@ use crate::fleet::{Fleet, FleetObserver, FleetSettings, RouterState};
 use crate::http::{AppState, EngineHooks, HttpServer};
 use crate::metrics::Metrics;
 use crate::model::RouterConfig;
-use crate::store::{RouterRegistry, StoreError, SyncWriterHandle};
+use crate::store::{AuditTrail, RouterRegistry, StoreError, SyncWriterHandle};
 use crate::webhook::{WebhookConfig, WebhookError, WebhookStats, WebhookWorker};
 use crossbeam_channel::{bounded, select, tick, Sender};
 use std::fmt;
@@ -66,6 +66,7 @@ impl EngineSettings {
                 backoff_max: config.login_backoff_max,
                 traffic_streams_max: config.traffic_streams_max,
                 traffic_stream_idle: config.traffic_stream_idle,
+                late_answer_grace: config.command_timeout,
                 ..FleetSettings::default()
             },
             webhook: match (&config.webhook_url, &config.webhook_secret) {
@@ -107,6 +108,8 @@ pub struct EngineParts {
     pub users: Option<Arc<SyncWriterHandle>>,
     /// Also told everything the fleet notices (tests record events through it).
     pub extra_observer: Option<Arc<dyn FleetObserver>>,
+    /// The audit trail (MySQL or a file behind it); `None`: kept in memory only.
+    pub audit: Option<Arc<AuditTrail>>,
 }
 
 impl EngineParts {
@@ -118,6 +121,7 @@ impl EngineParts {
             routers: None,
             users: None,
             extra_observer: None,
+            audit: None,
         }
     }
 }
@@ -179,6 +183,7 @@ pub struct Engine {
     server: Option<HttpServer>,
     webhook_worker: Option<WebhookWorker>,
     users: Option<Arc<SyncWriterHandle>>,
+    audit: Arc<AuditTrail>,
     reload: Option<ReloadThread>,
     warmup: Warmup,
 }
@@ -193,7 +198,9 @@ impl Engine {
             routers,
             users,
             extra_observer,
+            audit,
         } = parts;
+        let audit = audit.unwrap_or_else(|| Arc::new(AuditTrail::in_memory()));
         let routers = match routers {
             Some(routers) => routers,
             None => registry.load_routers().map_err(EngineError::Registry)?,
@@ -248,6 +255,7 @@ impl Engine {
             registry,
             users: users.clone(),
             sync_timeout: settings.sync_timeout,
+            audit: Arc::clone(&audit),
         });
         let state = Arc::new(AppState {
             fleet: Arc::clone(&fleet),
@@ -257,6 +265,7 @@ impl Engine {
             cors_origin: settings.cors_origin.clone(),
             metrics_public: settings.metrics_public,
             targets: Default::default(),
+            audit: Arc::clone(&audit),
         });
         let mut engine = Engine {
             fleet,
@@ -264,6 +273,7 @@ impl Engine {
             server: None,
             webhook_worker,
             users,
+            audit,
             reload: None,
             warmup,
         };
@@ -291,6 +301,11 @@ impl Engine {
     /// The services behind the HTTP hooks (reload, sync, metrics).
     pub fn services(&self) -> &Arc<EngineServices> {
         &self.services
+    }
+
+    /// The audit trail and idempotency keys.
+    pub fn audit(&self) -> &Arc<AuditTrail> {
+        &self.audit
     }
 
     pub fn warmup(&self) -> Warmup {
@@ -340,6 +355,8 @@ impl Engine {
         if let Some(users) = self.users.take() {
             users.shutdown();
         }
+        // Last: what the writes of the requests above recorded (late answers included).
+        self.audit.shutdown();
     }
 }
 

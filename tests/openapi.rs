@@ -19,7 +19,7 @@ use crate::support::openapi::{
 };
 
 /// Every route of REST API v1 as /work/notes/api-shapes.md lists them, plus /metrics.
-const EXPECTED_ROUTES: [(&str, &str); 19] = [
+const EXPECTED_ROUTES: [(&str, &str); 21] = [
     ("GET", "/api/v1/health"),
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/metrics"),
@@ -39,12 +39,14 @@ const EXPECTED_ROUTES: [(&str, &str); 19] = [
     ("DELETE", "/api/v1/secret/{user}"),
     ("POST", "/api/v1/kick"),
     ("POST", "/api/v1/isolate"),
+    ("GET", "/api/v1/audit"),
+    ("POST", "/api/v1/bulk"),
 ];
 
 const PUBLIC_ROUTES: [(&str, &str); 2] =
     [("GET", "/api/v1/health"), ("GET", "/api/v1/openapi.json")];
 
-const ERROR_CODES: [&str; 17] = [
+const ERROR_CODES: [&str; 19] = [
     "invalid_field",
     "bad_json",
     "unauthorized",
@@ -62,6 +64,8 @@ const ERROR_CODES: [&str; 17] = [
     "internal",
     "router_id_required",
     "no_data_yet",
+    "in_progress",
+    "idempotency_key_reused",
 ];
 
 /// (method, path, operation) for every operation in the document.
@@ -377,7 +381,13 @@ fn every_operation_is_complete() {
             let is_path_action = path.contains("{id}");
             assert!(takes_body || is_path_action, "{route}: request body");
         }
-        if let Some(schema) = request_schema(&doc, &method, &path) {
+        // `/bulk` takes router_id per operation (checked on BulkOperation's schema below).
+        let request = if path == "/api/v1/bulk" {
+            doc.pointer("/components/schemas/BulkOperation")
+        } else {
+            request_schema(&doc, &method, &path)
+        };
+        if let Some(schema) = request {
             let schema = resolve(&doc, schema).expect("request schema");
             // The Go engine's bodies carry no router_id: it is optional in every write.
             assert!(

@@ -5,6 +5,7 @@
 mod support;
 
 mod api;
+mod audit;
 mod bench_smoke;
 mod browser;
 mod cli;

@@ -7,7 +7,8 @@ use crate::fleet::{Fleet, FleetEvent, FleetObserver, ReloadReport};
 use crate::http::EngineHooks;
 use crate::metrics::{Metrics, RouterGauges, ScrapeSnapshot, WebhookTotals};
 use crate::model::{ActiveSession, RouterId, Secret};
-use crate::store::{RouterRegistry, StoreError, SyncWriterHandle, UserSyncJob};
+use crate::store::audit::AuditStats;
+use crate::store::{AuditTrail, RouterRegistry, StoreError, SyncWriterHandle, UserSyncJob};
 use crate::webhook::{Event, WebhookSender};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -126,6 +127,8 @@ pub struct EngineServices {
     pub users: Option<Arc<SyncWriterHandle>>,
     /// Longest a `POST /sync` waits for the user store.
     pub sync_timeout: Duration,
+    /// The audit trail, for its writer's counters on `/metrics`.
+    pub audit: Arc<AuditTrail>,
 }
 
 impl EngineHooks for EngineServices {
@@ -175,15 +178,49 @@ impl EngineHooks for EngineServices {
     }
 
     fn metrics_text(&self) -> Option<String> {
-        Some(render_metrics(
-            &self.fleet,
-            &self.metrics,
-            self.webhooks.as_ref(),
-        ))
+        let mut text = render_metrics(&self.fleet, &self.metrics, self.webhooks.as_ref());
+        text.push_str(&audit_metrics(&self.audit.stats()));
+        Some(text)
     }
 
     fn http_request(&self, route: &'static str, status: u16, elapsed: Duration) {
         self.metrics
             .http_request(route, status, elapsed.as_secs_f64());
     }
+}
+
+/// The audit writer's counters in the Prometheus text format.
+pub fn audit_metrics(stats: &AuditStats) -> String {
+    let mut text = String::new();
+    for (name, kind, help, value) in [
+        (
+            "netengine_audit_written_total",
+            "counter",
+            "Audit entries and idempotency answers written to the audit store.",
+            stats.written,
+        ),
+        (
+            "netengine_audit_dropped_total",
+            "counter",
+            "Audit changes dropped (buffer full while the store was down, or unwritable).",
+            stats.dropped,
+        ),
+        (
+            "netengine_audit_write_failures_total",
+            "counter",
+            "Failed attempts to write to the audit store (each retry counts).",
+            stats.failed_attempts,
+        ),
+        (
+            "netengine_audit_pending",
+            "gauge",
+            "Audit changes waiting to be written.",
+            stats.pending as u64,
+        ),
+    ] {
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
+    text
 }

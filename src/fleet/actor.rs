@@ -805,9 +805,21 @@ impl RouterActor {
                     "read"
                 }
             );
-            command.fail(FleetError::Timeout);
+            let error = if command.is_mutation() {
+                FleetError::NotSent
+            } else {
+                FleetError::Timeout
+            };
+            command.fail(error);
             return Ok(());
         }
+        // A change that reached the router is waited on a little longer than its caller
+        // waits, so a caller told 504 can still learn what the router finally said.
+        let deadline = if command.is_mutation() {
+            deadline + self.settings.late_answer_grace
+        } else {
+            deadline
+        };
         let started = Instant::now();
         let mut connectivity: Option<Arc<RouterError>> = None;
         let changes_lists = command.changes_secrets_or_sessions();

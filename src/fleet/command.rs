@@ -4,7 +4,7 @@
 use super::FleetError;
 use crate::model::{ActiveSession, Profile, Resource, Secret};
 use crate::model::{NewSecret, SecretChanges};
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -19,6 +19,31 @@ impl<T> Job<T> {
     pub fn finish(self, result: Result<T, FleetError>) {
         let _ = self.reply.send(result);
     }
+}
+
+/// A write whose caller stopped waiting at its deadline. The router thread still answers
+/// here: the change's result when the router answered late (within the fleet's
+/// `late_answer_grace`), `Err(NotSent)` when it expired in the queue and never reached the
+/// router, or nothing at all when the router never answered.
+pub struct Unanswered<T> {
+    pub(crate) answer: Receiver<Result<T, FleetError>>,
+    /// When the router thread gives up on the answer itself (plus a margin).
+    pub(crate) wait_until: Instant,
+}
+
+impl<T> Unanswered<T> {
+    /// Waits for the late answer; `None` when the router never gave one.
+    pub fn wait(self) -> Option<Result<T, FleetError>> {
+        self.answer.recv_deadline(self.wait_until).ok()
+    }
+}
+
+/// Why a write returned without its result.
+pub enum WriteError<T> {
+    /// The fleet answered (refused, offline, the router said no, …).
+    Failed(FleetError),
+    /// The caller's deadline passed first; the outcome may still arrive.
+    Unanswered(Unanswered<T>),
 }
 
 /// Where a traffic reading came from, in detection order.

@@ -8,7 +8,8 @@
 //! ends every wait at once with `router_offline`.
 
 use super::command::{
-    Command, IsolateOutcome, IsolateRequest, Job, RefreshOutcome, TrafficReading, UpdateOutcome,
+    Command, IsolateOutcome, IsolateRequest, Job, RefreshOutcome, TrafficReading, Unanswered,
+    UpdateOutcome, WriteError,
 };
 use super::share::Shared;
 use super::snapshot::{RouterSnapshot, SnapshotCell};
@@ -128,6 +129,8 @@ pub struct RouterHandle {
     pub(crate) traffic_share: Shared<TrafficReading>,
     /// Watched customers' stream readings (answered without the router thread).
     pub(crate) live_traffic: Arc<super::watch::LiveTraffic>,
+    /// How much longer the router thread waits for a change's answer than its caller.
+    pub(crate) late_answer_grace: Duration,
 }
 
 /// One caller counted as waiting on a router (per router and fleet-wide) until dropped.
@@ -188,17 +191,32 @@ impl RouterHandle {
     }
 
     fn call<T>(&self, make: impl FnOnce(Job<T>) -> Command) -> Result<T, FleetError> {
+        self.submit(make).map_err(|e| match e {
+            WriteError::Failed(e) => e,
+            WriteError::Unanswered(_) => FleetError::Timeout,
+        })
+    }
+
+    /// Sends a change and waits for it as every call does, but a caller that must know the
+    /// outcome even after its deadline keeps the reply channel ([`Unanswered`]): the router
+    /// thread answers it late, or says the command was never sent.
+    pub fn send_write<T>(&self, make: impl FnOnce(Job<T>) -> Command) -> Result<T, WriteError<T>> {
+        self.submit(make)
+    }
+
+    fn submit<T>(&self, make: impl FnOnce(Job<T>) -> Command) -> Result<T, WriteError<T>> {
+        let failed = WriteError::Failed;
         let snapshot = self.snapshot();
         if snapshot.unavailable {
-            return Err(FleetError::Offline(
+            return Err(failed(FleetError::Offline(
                 snapshot
                     .last_error
                     .clone()
                     .unwrap_or_else(|| "not connected".into()),
-            ));
+            )));
         }
         if self.released() {
-            return Err(Self::stopping());
+            return Err(failed(Self::stopping()));
         }
         let expected = self.load.expected_wait(self.commands.len());
         if expected >= self.command_timeout {
@@ -207,7 +225,7 @@ impl RouterHandle {
                 self.id,
                 expected.as_secs_f64() * 1000.0
             );
-            return Err(FleetError::QueueFull);
+            return Err(failed(FleetError::QueueFull));
         }
         // Every waiter holds an HTTP thread; the limits (one router's share, all routers'
         // budget) are what the HTTP pool is sized from, so other work always has threads.
@@ -217,28 +235,35 @@ impl RouterHandle {
             &self.waiters_total,
             self.max_waiters_total,
         ) else {
-            return Err(FleetError::QueueFull);
+            return Err(failed(FleetError::QueueFull));
         };
         let (reply, answer) = bounded(1);
         let deadline = Instant::now() + self.command_timeout;
         match self.commands.try_send(make(Job { deadline, reply })) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(FleetError::QueueFull),
+            Err(TrySendError::Full(_)) => return Err(failed(FleetError::QueueFull)),
             Err(TrySendError::Disconnected(_)) => {
-                return Err(FleetError::Offline("router is being stopped".into()))
+                return Err(failed(FleetError::Offline(
+                    "router is being stopped".into(),
+                )))
             }
         }
         select! {
             recv(answer) -> result => match result {
-                Ok(result) => result,
-                Err(_) if self.released() => Err(Self::stopping()),
-                Err(_) => Err(FleetError::Internal(
+                Ok(result) => result.map_err(failed),
+                Err(_) if self.released() => Err(failed(Self::stopping())),
+                Err(_) => Err(failed(FleetError::Internal(
                     "the router thread failed while running the command and was restarted"
                         .into(),
-                )),
+                ))),
             },
-            recv(self.released) -> _ => Err(Self::stopping()),
-            default(deadline.saturating_duration_since(Instant::now())) => Err(FleetError::Timeout),
+            recv(self.released) -> _ => Err(failed(Self::stopping())),
+            default(deadline.saturating_duration_since(Instant::now())) => {
+                Err(WriteError::Unanswered(Unanswered {
+                    answer,
+                    wait_until: deadline + self.late_answer_grace + Duration::from_secs(1),
+                }))
+            }
         }
     }
 

@@ -13,6 +13,7 @@ pub mod snapshot;
 pub mod traffic;
 pub mod watch;
 
+pub use command::{Command, Job, Unanswered, WriteError};
 pub use command::{
     IsolateOutcome, IsolateRequest, RefreshOutcome, TrafficReading, TrafficSource, UpdateOutcome,
 };
@@ -66,6 +67,9 @@ pub struct FleetSettings {
     pub traffic_streams_max: usize,
     /// A traffic stream nobody asked about for this long is cancelled.
     pub traffic_stream_idle: Duration,
+    /// How much longer than its caller a router thread waits for a change's answer, so a
+    /// write whose caller was told 504 still learns its outcome (zero: no longer).
+    pub late_answer_grace: Duration,
 }
 
 impl FleetSettings {
@@ -99,6 +103,7 @@ impl Default for FleetSettings {
             listen_sessions: true,
             traffic_streams_max: 32,
             traffic_stream_idle: Duration::from_secs(30),
+            late_answer_grace: Duration::ZERO,
         }
     }
 }
@@ -113,6 +118,9 @@ pub enum FleetError {
     QueueFull,
     /// No answer before the deadline; a mutation's outcome is unknown.
     Timeout,
+    /// The deadline passed while the command waited in the queue: it never reached the
+    /// router (what a write's caller learns late, through [`command::Unanswered`]).
+    NotSent,
     /// The connection dropped or broke mid-command.
     ConnectionLost(RouterCause),
     /// The router answered with an error.
@@ -204,6 +212,9 @@ impl fmt::Display for FleetError {
             FleetError::QueueFull => f.write_str("router is busy: too many commands waiting"),
             FleetError::Timeout => f.write_str(
                 "router did not answer in time; if this was a change, its outcome is unknown",
+            ),
+            FleetError::NotSent => f.write_str(
+                "the deadline passed before the command was sent; the router was not changed",
             ),
             FleetError::ConnectionLost(e) => {
                 write!(f, "connection to the router failed during the command: {e}")
@@ -549,6 +560,7 @@ impl Fleet {
             max_waiters_total: self.settings.max_waiters_total,
             traffic_share: share::Shared::new(self.settings.traffic_share_window),
             live_traffic: Arc::clone(&live_traffic),
+            late_answer_grace: self.settings.late_answer_grace,
         });
         let mut actor = RouterActor::new(
             config.clone(),

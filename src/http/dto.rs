@@ -214,3 +214,46 @@ pub struct BackupBody<'a> {
     pub file: &'a str,
     pub router_id: u64,
 }
+
+/// One entry of `GET /audit`.
+#[derive(Debug, Serialize)]
+pub struct AuditRow<'a> {
+    pub id: &'a str,
+    pub at: String,
+    pub request_id: String,
+    pub client: &'a str,
+    pub route: &'a str,
+    pub router_id: Option<u64>,
+    pub user: Option<&'a str>,
+    pub address: Option<&'a str>,
+    pub action: &'a str,
+    pub change: &'a serde_json::Value,
+    pub outcome: &'static str,
+    pub status: u16,
+    pub error: Option<&'a str>,
+}
+
+/// One item's result in `POST /bulk`.
+#[derive(Debug, Serialize)]
+pub struct BulkResult {
+    pub index: usize,
+    pub op: String,
+    pub user: Option<String>,
+    pub router_id: Option<u64>,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_id: Option<String>,
+}
+
+/// `POST /bulk`.
+#[derive(Debug, Serialize)]
+pub struct BulkBody {
+    pub results: Vec<BulkResult>,
+    pub ok: usize,
+    pub failed: usize,
+    pub not_sent: usize,
+}

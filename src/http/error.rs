@@ -91,7 +91,9 @@ impl From<FleetError> for ApiError {
                 retry_after: Some(1),
                 ..ApiError::new(503, "queue_full", message)
             },
-            FleetError::Timeout => ApiError::new(504, "router_timeout", message),
+            FleetError::Timeout | FleetError::NotSent => {
+                ApiError::new(504, "router_timeout", message)
+            }
             FleetError::ConnectionLost(_) => ApiError::new(502, "router_connection_lost", message),
             FleetError::RouterRejected(_) => ApiError::new(502, "router_error", message),
             FleetError::InvalidValue { field, .. } => ApiError::field(&field, message),

@@ -3,6 +3,7 @@
 //! Handlers validate every input before anything reaches a router, read cached data from
 //! snapshots, and send changes through `RouterHandle`. They never see a RouterOS word.
 
+use super::audit::{outcome_of, Change, WriteScope};
 use super::dto;
 use super::error::ApiError;
 use super::request::{percent_decode, ApiRequest, JsonBody};
@@ -10,12 +11,14 @@ use super::routes::Params;
 use super::validate;
 use super::{ApiResponse, AppState};
 use crate::fleet::{
-    IsolateRequest, RouterHandle, RouterIndex, RouterSnapshot, RouterState, TrafficSource,
+    Command, IsolateRequest, RouterHandle, RouterIndex, RouterSnapshot, RouterState, TrafficSource,
     UserEntry, ISOLATION_LIST,
 };
 use crate::model::{parse_duration_secs, rfc3339, RouterId};
 use crate::model::{NewSecret, SecretChanges};
+use crate::store::audit::Outcome;
 use serde::Serialize;
+use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -35,7 +38,7 @@ fn router_id_param(params: &Params) -> Result<RouterId, ApiError> {
         })
 }
 
-fn handle_for(state: &AppState, id: RouterId) -> Result<Arc<RouterHandle>, ApiError> {
+pub(super) fn handle_for(state: &AppState, id: RouterId) -> Result<Arc<RouterHandle>, ApiError> {
     Ok(state.fleet.get(id)?)
 }
 
@@ -46,7 +49,7 @@ fn user_param(params: &Params) -> Result<String, ApiError> {
 }
 
 /// A JSON answer from a DTO.
-fn reply<T: Serialize>(status: u16, body: &T) -> Reply {
+pub(super) fn reply<T: Serialize>(status: u16, body: &T) -> Reply {
     serde_json::to_string(body)
         .map(|text| ApiResponse::raw_json(status, text))
         .map_err(|e| ApiError::new(500, "internal", format!("cannot encode the answer: {e}")))
@@ -57,7 +60,7 @@ fn opt_time(time: Option<SystemTime>) -> Option<String> {
 }
 
 /// What a write without `router_id` is about, to find its router from the fleet index.
-enum Target<'a> {
+pub(super) enum Target<'a> {
     /// Nothing to look up (a new secret): only a one-router fleet decides.
     Anything,
     /// A user whose secret must be on the router.
@@ -70,7 +73,7 @@ enum Target<'a> {
 
 /// The router a write goes to: `router_id` when given; else the only router of a
 /// one-router fleet; else the one router the cached lists point at. Never a guess.
-fn resolve_router(
+pub(super) fn resolve_router(
     state: &AppState,
     explicit: Option<u64>,
     target: Target,
@@ -174,14 +177,37 @@ fn shared_json(body: Arc<[u8]>) -> ApiResponse {
     }
 }
 
-pub fn routers_reload(state: &AppState, _: &ApiRequest, _: &Params) -> Reply {
-    let report = state.hooks.reload().map_err(|e| {
-        ApiError::new(
-            503,
-            "registry_unavailable",
-            format!("cannot read the router registry: {e}"),
-        )
-    })?;
+pub fn routers_reload(state: &AppState, _: &ApiRequest, _: &Params, scope: &WriteScope) -> Reply {
+    let change = |report: Value| Change {
+        router: None,
+        user: None,
+        address: None,
+        action: "reload",
+        change: report,
+    };
+    let report = match state.hooks.reload() {
+        Ok(report) => report,
+        Err(e) => {
+            let error = ApiError::new(
+                503,
+                "registry_unavailable",
+                format!("cannot read the router registry: {e}"),
+            );
+            scope.record(
+                &change(json!({})),
+                Outcome::NotSent,
+                503,
+                Some(error.message.clone()),
+            );
+            return Err(error);
+        }
+    };
+    scope.record(
+        &change(json!({"added": report.added, "removed": report.removed, "restarted": report.restarted})),
+        Outcome::Applied,
+        200,
+        None,
+    );
     reply(
         200,
         &dto::ReloadBody {
@@ -539,9 +565,24 @@ pub fn router_traffic(state: &AppState, request: &ApiRequest, params: &Params) -
     )
 }
 
-pub fn sync(state: &AppState, _: &ApiRequest, params: &Params) -> Reply {
+pub fn sync(state: &AppState, _: &ApiRequest, params: &Params, scope: &WriteScope) -> Reply {
     let id = router_id_param(params)?;
-    let outcome = handle_for(state, id)?.refresh()?;
+    let change = Change {
+        router: Some(id),
+        user: None,
+        address: None,
+        action: "sync",
+        change: json!({}),
+    };
+    let outcome = match handle_for(state, id)?.refresh() {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let error = ApiError::from(e.clone());
+            scope.record(&change, outcome_of(&e), error.status, Some(e.to_string()));
+            return Err(error);
+        }
+    };
+    scope.record(&change, Outcome::Applied, 200, None);
     let stored = state
         .hooks
         .store_secrets(id, &outcome.secrets, &outcome.sessions)
@@ -576,7 +617,12 @@ fn opt_validated(
     Ok(value)
 }
 
-pub fn secret_create(state: &AppState, request: &ApiRequest, _: &Params) -> Reply {
+pub fn secret_create(
+    state: &AppState,
+    request: &ApiRequest,
+    _: &Params,
+    scope: &WriteScope,
+) -> Reply {
     let mut body = JsonBody::parse(&request.body)?;
     let router_id = body.opt_id("router_id")?;
     let user = body.required_string("user")?;
@@ -595,19 +641,47 @@ pub fn secret_create(state: &AppState, request: &ApiRequest, _: &Params) -> Repl
     };
     body.finish()?;
     let id = resolve_router(state, router_id, Target::Anything)?;
-    let new_id = handle_for(state, id)?.add_secret(secret)?;
-    reply(
-        201,
-        &dto::SecretCreatedBody {
-            status: "Secret Created",
-            user: &user,
-            router_id: id.0,
-            id: &new_id,
+    let handle = handle_for(state, id)?;
+    let change = Change {
+        router: Some(id),
+        user: Some(user.clone()),
+        address: secret.remote_address.clone(),
+        action: "create_secret",
+        change: json!({
+            "password": "(changed)",
+            "profile": secret.profile,
+            "service": secret.service,
+            "local_ip": secret.local_address,
+            "remote_ip": secret.remote_address,
+            "comment": secret.comment,
+            "disabled": secret.disabled,
+        }),
+    };
+    scope.run(
+        &handle,
+        change,
+        |job| Command::AddSecret(job, secret),
+        move |result| {
+            let new_id = result?;
+            reply(
+                201,
+                &dto::SecretCreatedBody {
+                    status: "Secret Created",
+                    user: &user,
+                    router_id: id.0,
+                    id: &new_id,
+                },
+            )
         },
     )
 }
 
-pub fn secret_update(state: &AppState, request: &ApiRequest, params: &Params) -> Reply {
+pub fn secret_update(
+    state: &AppState,
+    request: &ApiRequest,
+    params: &Params,
+    scope: &WriteScope,
+) -> Reply {
     let user = user_param(params)?;
     let mut body = JsonBody::parse(&request.body)?;
     let router_id = body.opt_id("router_id")?;
@@ -628,19 +702,65 @@ pub fn secret_update(state: &AppState, request: &ApiRequest, params: &Params) ->
         ));
     }
     let id = resolve_router(state, router_id, Target::Secret(&user))?;
+    let handle = handle_for(state, id)?;
+    let change = update_change(id, &user, &changes, kick, "update_secret");
     let profile = changes.profile.clone();
-    let outcome = handle_for(state, id)?.update_secret(&user, changes, kick)?;
-    reply(
-        200,
-        &dto::SecretUpdatedBody {
-            status: "Plan Updated",
-            user: &user,
-            profile: profile.as_deref(),
-            router_id: id.0,
-            updated: &outcome.updated,
-            kicked: outcome.kicked,
+    let target = user.clone();
+    scope.run(
+        &handle,
+        change,
+        |job| Command::UpdateSecret(job, target, changes, kick),
+        move |result| {
+            let outcome = result?;
+            reply(
+                200,
+                &dto::SecretUpdatedBody {
+                    status: "Plan Updated",
+                    user: &user,
+                    profile: profile.as_deref(),
+                    router_id: id.0,
+                    updated: &outcome.updated,
+                    kicked: outcome.kicked,
+                },
+            )
         },
     )
+}
+
+/// The audit's view of a secret change: changed fields in API names, never the password.
+pub(super) fn update_change(
+    id: RouterId,
+    user: &str,
+    changes: &SecretChanges,
+    kick: bool,
+    action: &'static str,
+) -> Change {
+    let mut change = serde_json::Map::new();
+    if changes.password.is_some() {
+        change.insert("password".into(), json!("(changed)"));
+    }
+    if let Some(profile) = &changes.profile {
+        change.insert("profile".into(), json!(profile));
+    }
+    if let Some(ip) = &changes.remote_address {
+        change.insert("remote_ip".into(), json!(ip));
+    }
+    if let Some(comment) = &changes.comment {
+        change.insert("comment".into(), json!(comment));
+    }
+    if let Some(disabled) = changes.disabled {
+        change.insert("disabled".into(), json!(disabled));
+    }
+    if kick {
+        change.insert("kick".into(), json!(true));
+    }
+    Change {
+        router: Some(id),
+        user: Some(user.to_owned()),
+        address: changes.remote_address.clone(),
+        action,
+        change: Value::Object(change),
+    }
 }
 
 fn query_router_id(request: &ApiRequest) -> Result<Option<u64>, ApiError> {
@@ -659,7 +779,12 @@ fn query_router_id(request: &ApiRequest) -> Result<Option<u64>, ApiError> {
         })
 }
 
-pub fn secret_delete(state: &AppState, request: &ApiRequest, params: &Params) -> Reply {
+pub fn secret_delete(
+    state: &AppState,
+    request: &ApiRequest,
+    params: &Params,
+    scope: &WriteScope,
+) -> Reply {
     let user = user_param(params)?;
     let router_id = query_router_id(request)?;
     let kick = match request.query("kick") {
@@ -673,37 +798,69 @@ pub fn secret_delete(state: &AppState, request: &ApiRequest, params: &Params) ->
         }
     };
     let id = resolve_router(state, router_id, Target::Secret(&user))?;
-    let kicked = handle_for(state, id)?.delete_secret(&user, kick)?;
-    reply(
-        200,
-        &dto::SecretDeletedBody {
-            router_id: id.0,
-            user: &user,
-            deleted: true,
-            kicked,
+    let handle = handle_for(state, id)?;
+    let change = Change {
+        router: Some(id),
+        user: Some(user.clone()),
+        address: None,
+        action: "delete_secret",
+        change: json!({"kick": kick}),
+    };
+    let target = user.clone();
+    scope.run(
+        &handle,
+        change,
+        |job| Command::DeleteSecret(job, target, kick),
+        move |result| {
+            let kicked = result?;
+            reply(
+                200,
+                &dto::SecretDeletedBody {
+                    router_id: id.0,
+                    user: &user,
+                    deleted: true,
+                    kicked,
+                },
+            )
         },
     )
 }
 
-pub fn kick(state: &AppState, request: &ApiRequest, _: &Params) -> Reply {
+pub fn kick(state: &AppState, request: &ApiRequest, _: &Params, scope: &WriteScope) -> Reply {
     let mut body = JsonBody::parse(&request.body)?;
     let router_id = body.opt_id("router_id")?;
     let user = body.required_string("user")?;
     validate::name("user", &user)?;
     body.finish()?;
     let id = resolve_router(state, router_id, Target::User(&user))?;
-    let kicked = handle_for(state, id)?.kick(&user)?;
-    reply(
-        200,
-        &dto::KickBody {
-            router_id: id.0,
-            user: &user,
-            kicked,
+    let handle = handle_for(state, id)?;
+    let change = Change {
+        router: Some(id),
+        user: Some(user.clone()),
+        address: None,
+        action: "kick",
+        change: json!({}),
+    };
+    let target = user.clone();
+    scope.run(
+        &handle,
+        change,
+        |job| Command::Kick(job, target),
+        move |result| {
+            let kicked = result?;
+            reply(
+                200,
+                &dto::KickBody {
+                    router_id: id.0,
+                    user: &user,
+                    kicked,
+                },
+            )
         },
     )
 }
 
-pub fn isolate(state: &AppState, request: &ApiRequest, _: &Params) -> Reply {
+pub fn isolate(state: &AppState, request: &ApiRequest, _: &Params, scope: &WriteScope) -> Reply {
     let mut body = JsonBody::parse(&request.body)?;
     let router_id = body.opt_id("router_id")?;
     let action = body.required_string("action")?;
@@ -729,38 +886,64 @@ pub fn isolate(state: &AppState, request: &ApiRequest, _: &Params) -> Reply {
         (None, None) => return Err(ApiError::field("ip", "give ip or user")),
     };
     let id = resolve_router(state, router_id, target)?;
-    let outcome = handle_for(state, id)?.isolate(IsolateRequest {
+    let handle = handle_for(state, id)?;
+    let change = Change {
+        router: Some(id),
+        user: user.clone(),
+        address: ip.clone(),
+        action: if add { "isolate" } else { "unisolate" },
+        change: json!({"list": list, "comment": comment}),
+    };
+    let request = IsolateRequest {
         add,
         list: list.clone(),
         ip,
         user,
         comment,
-    })?;
-    reply(
-        200,
-        &dto::IsolateBody {
-            status: "Isolation Updated",
-            ip: &outcome.address,
-            action: &action,
-            router_id: id.0,
-            list: &list,
-            address: &outcome.address,
-            changed: outcome.changed,
+    };
+    scope.run(
+        &handle,
+        change,
+        |job| Command::Isolate(job, request),
+        move |result| {
+            let outcome = result?;
+            reply(
+                200,
+                &dto::IsolateBody {
+                    status: "Isolation Updated",
+                    ip: &outcome.address,
+                    action: &action,
+                    router_id: id.0,
+                    list: &list,
+                    address: &outcome.address,
+                    changed: outcome.changed,
+                },
+            )
         },
     )
 }
 
-pub fn backup(state: &AppState, _: &ApiRequest, params: &Params) -> Reply {
+pub fn backup(state: &AppState, _: &ApiRequest, params: &Params, scope: &WriteScope) -> Reply {
     let id = router_id_param(params)?;
-    let file = handle_for(state, id)?.backup()?;
-    reply(
-        200,
-        &dto::BackupBody {
-            status: "Backup created",
-            file: &file,
-            router_id: id.0,
-        },
-    )
+    let handle = handle_for(state, id)?;
+    let change = Change {
+        router: Some(id),
+        user: None,
+        address: None,
+        action: "backup",
+        change: json!({}),
+    };
+    scope.run(&handle, change, Command::Backup, move |result| {
+        let file = result?;
+        reply(
+            200,
+            &dto::BackupBody {
+                status: "Backup created",
+                file: &file,
+                router_id: id.0,
+            },
+        )
+    })
 }
 
 pub fn metrics(state: &AppState, _: &ApiRequest, _: &Params) -> Reply {

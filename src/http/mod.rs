@@ -7,6 +7,8 @@
 
 pub mod assets;
 pub mod body;
+pub mod audit;
+pub mod bulk;
 pub mod dto;
 pub mod edge;
 pub mod error;
@@ -62,6 +64,8 @@ pub struct AppState {
     pub metrics_public: bool,
     /// `/monitoring/targets` and `/routers` bodies, rebuilt only for a new poll generation.
     pub targets: targets::TargetsCache,
+    /// The audit trail and the idempotency keys.
+    pub audit: Arc<crate::store::AuditTrail>,
 }
 
 /// A response before it is written to the connection.
@@ -131,7 +135,7 @@ pub fn dispatch(state: &AppState, request: &ApiRequest) -> (ApiResponse, &'stati
         ));
         response.headers.push((
             "Access-Control-Allow-Headers",
-            "X-App-Key, Content-Type".into(),
+            "X-App-Key, Content-Type, Idempotency-Key".into(),
         ));
         response
             .headers
@@ -170,7 +174,7 @@ pub fn dispatch(state: &AppState, request: &ApiRequest) -> (ApiResponse, &'stati
         );
     }
     let result = catch_unwind(AssertUnwindSafe(|| {
-        run_endpoint(state, route.endpoint, request, &params)
+        run_endpoint(state, route.pattern, route.endpoint, request, &params)
     }));
     let response = match result {
         Ok(Ok(response)) => response,
@@ -185,6 +189,7 @@ pub fn dispatch(state: &AppState, request: &ApiRequest) -> (ApiResponse, &'stati
 
 fn run_endpoint(
     state: &AppState,
+    route: &'static str,
     endpoint: Endpoint,
     request: &ApiRequest,
     params: &Params,
@@ -194,7 +199,9 @@ fn run_endpoint(
         Endpoint::OpenApi => Ok(static_response(assets::openapi(), request)),
         Endpoint::Swagger => swagger(params, request),
         Endpoint::Routers => handlers::routers(state, request, params),
-        Endpoint::RoutersReload => handlers::routers_reload(state, request, params),
+        Endpoint::RoutersReload => audit::guarded(state, request, route, |scope| {
+            handlers::routers_reload(state, request, params, scope)
+        }),
         Endpoint::MonitoringTargets => handlers::monitoring_targets(state, request, params),
         Endpoint::UsersByAddress => handlers::users_by_address(state, request, params),
         Endpoint::UserLookup => handlers::user_lookup(state, request, params),
@@ -202,14 +209,32 @@ fn run_endpoint(
         Endpoint::RouterUsers => handlers::router_users(state, request, params),
         Endpoint::RouterProfiles => handlers::router_profiles(state, request, params),
         Endpoint::RouterTraffic => handlers::router_traffic(state, request, params),
-        Endpoint::Sync => handlers::sync(state, request, params),
-        Endpoint::SecretCreate => handlers::secret_create(state, request, params),
-        Endpoint::SecretUpdate => handlers::secret_update(state, request, params),
-        Endpoint::SecretDelete => handlers::secret_delete(state, request, params),
-        Endpoint::Kick => handlers::kick(state, request, params),
-        Endpoint::Isolate => handlers::isolate(state, request, params),
-        Endpoint::Backup => handlers::backup(state, request, params),
+        Endpoint::Sync => audit::guarded(state, request, route, |scope| {
+            handlers::sync(state, request, params, scope)
+        }),
+        Endpoint::SecretCreate => audit::guarded(state, request, route, |scope| {
+            handlers::secret_create(state, request, params, scope)
+        }),
+        Endpoint::SecretUpdate => audit::guarded(state, request, route, |scope| {
+            handlers::secret_update(state, request, params, scope)
+        }),
+        Endpoint::SecretDelete => audit::guarded(state, request, route, |scope| {
+            handlers::secret_delete(state, request, params, scope)
+        }),
+        Endpoint::Kick => audit::guarded(state, request, route, |scope| {
+            handlers::kick(state, request, params, scope)
+        }),
+        Endpoint::Isolate => audit::guarded(state, request, route, |scope| {
+            handlers::isolate(state, request, params, scope)
+        }),
+        Endpoint::Backup => audit::guarded(state, request, route, |scope| {
+            handlers::backup(state, request, params, scope)
+        }),
         Endpoint::Metrics => handlers::metrics(state, request, params),
+        Endpoint::Audit => audit::list(state, request),
+        Endpoint::Bulk => audit::guarded(state, request, route, |scope| {
+            bulk::run(state, request, scope)
+        }),
         Endpoint::Dashboard => {
             let path = request.path.as_str();
             assets::dashboard_asset(path)
@@ -288,6 +313,8 @@ fn serve_one(mut request: tiny_http::Request, state: &AppState, next_id: &Atomic
                 request_id,
             );
             api_request.if_none_match = header_value(&request, "If-None-Match");
+            api_request.client = client.clone();
+            api_request.idempotency_key = header_value(&request, "Idempotency-Key");
             api_request.bearer = header_value(&request, "Authorization")
                 .and_then(|v| v.strip_prefix("Bearer ").map(|t| t.trim().to_owned()));
             dispatch(state, &api_request)
@@ -376,7 +403,10 @@ fn write_response(
     add("X-Request-Id", &request_id.to_string());
     if let Some(origin) = cors_origin {
         add("Access-Control-Allow-Origin", origin);
-        add("Access-Control-Expose-Headers", "X-Total-Count, Link");
+        add(
+            "Access-Control-Expose-Headers",
+            "X-Total-Count, Link, Idempotent-Replayed, X-Request-Id",
+        );
         add("Vary", "Origin");
     }
     for (name, value) in &response.headers {

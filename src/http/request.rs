@@ -18,6 +18,11 @@ pub struct ApiRequest {
     pub if_none_match: Option<String>,
     pub body: Vec<u8>,
     pub request_id: u64,
+    /// The client's address as the access log shows it (the proxy's `X-Forwarded-For` only
+    /// when the peer is loopback).
+    pub client: String,
+    /// `Idempotency-Key`, as sent.
+    pub idempotency_key: Option<String>,
 }
 
 impl ApiRequest {
@@ -42,6 +47,8 @@ impl ApiRequest {
             if_none_match: None,
             body,
             request_id,
+            client: String::new(),
+            idempotency_key: None,
         }
     }
 

@@ -23,6 +23,8 @@ pub enum Endpoint {
     Isolate,
     Backup,
     Metrics,
+    Audit,
+    Bulk,
     Dashboard,
 }
 
@@ -149,6 +151,8 @@ pub const ROUTES: &[Route] = &[
     ),
     route("POST", "/api/v1/kick", Endpoint::Kick, Access::AppKey),
     route("POST", "/api/v1/isolate", Endpoint::Isolate, Access::AppKey),
+    route("GET", "/api/v1/audit", Endpoint::Audit, Access::AppKey),
+    route("POST", "/api/v1/bulk", Endpoint::Bulk, Access::AppKey),
     route("GET", "/metrics", Endpoint::Metrics, Access::Metrics),
     route("GET", "/*rest", Endpoint::Dashboard, Access::Public),
 ];

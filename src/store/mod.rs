@@ -12,6 +12,7 @@
 //! Invariant: a database password or a router password never appears in a `Display` or `Debug`
 //! output of any type in this module.
 
+pub mod audit;
 pub mod csv;
 pub mod dsn;
 pub mod file;
@@ -23,6 +24,7 @@ use crate::model::{RouterConfig, RouterId};
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
+pub use self::audit::{AuditBackend, AuditTrail, FileAuditBackend};
 pub use self::csv::{parse_routers_csv, CsvError, NewRouter};
 pub use self::dsn::{parse_dsn, DbSettings, DsnError};
 pub use self::file::FileRegistry;

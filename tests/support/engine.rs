@@ -4,7 +4,7 @@ use net_engine::engine::{Engine, EngineParts, EngineServices, EngineSettings};
 use net_engine::fleet::{Fleet, FleetObserver, FleetSettings};
 use net_engine::model::{RouterConfig, RouterId};
 use net_engine::sim::{Fault, SimConfig, Simulator};
-use net_engine::store::MemoryRegistry;
+use net_engine::store::{AuditTrail, MemoryRegistry};
 use net_engine::webhook::{WebhookConfig, WebhookStats};
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -98,6 +98,9 @@ pub struct Answer {
     /// `X-Total-Count` and `Link` (paged user lists).
     pub total_count: Option<String>,
     pub link: Option<String>,
+    /// `Idempotent-Replayed` and `X-Request-Id`.
+    pub replayed: Option<String>,
+    pub request_id: Option<String>,
 }
 
 impl TestEngine {
@@ -133,6 +136,23 @@ impl TestEngine {
         )
     }
 
+    /// With this audit trail (a file or MySQL behind it).
+    pub fn start_audited(
+        routers: Vec<RouterConfig>,
+        settings: FleetSettings,
+        audit: Arc<AuditTrail>,
+    ) -> TestEngine {
+        TestEngine::build_with(
+            routers,
+            settings,
+            None,
+            4,
+            Duration::from_secs(5),
+            None,
+            Some(audit),
+        )
+    }
+
     fn build(
         routers: Vec<RouterConfig>,
         settings: FleetSettings,
@@ -141,12 +161,34 @@ impl TestEngine {
         warmup: Duration,
         webhooks: Option<WebhookConfig>,
     ) -> TestEngine {
+        TestEngine::build_with(
+            routers,
+            settings,
+            observer,
+            http_threads,
+            warmup,
+            webhooks,
+            None,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build_with(
+        routers: Vec<RouterConfig>,
+        settings: FleetSettings,
+        observer: Option<Arc<dyn FleetObserver>>,
+        http_threads: usize,
+        warmup: Duration,
+        webhooks: Option<WebhookConfig>,
+        audit: Option<Arc<AuditTrail>>,
+    ) -> TestEngine {
         let registry = Arc::new(MemoryRegistry::new(routers));
         let mut engine_settings = EngineSettings::loopback(KEY, settings, http_threads);
         engine_settings.warmup_timeout = warmup;
         engine_settings.webhook = webhooks;
         let parts = EngineParts {
             extra_observer: observer,
+            audit,
             ..EngineParts::new(engine_settings, registry.clone())
         };
         let engine = Engine::start(parts).expect("engine starts on loopback");
@@ -178,9 +220,24 @@ impl TestEngine {
 
     /// Sends a request; `key` None sends no X-App-Key header.
     pub fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> Answer {
+        self.call_with(method, path, key, body, &[])
+    }
+
+    /// [`TestEngine::call`] with more request headers.
+    pub fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let mut request = self
             .agent
             .request(method, &format!("{}{}", self.base, path));
+        for (name, value) in headers {
+            request = request.set(name, value);
+        }
         if let Some(key) = key {
             request = request.set("X-App-Key", key);
         }
@@ -201,6 +258,8 @@ impl TestEngine {
         let content_type = response.header("Content-Type").map(str::to_owned);
         let total_count = response.header("X-Total-Count").map(str::to_owned);
         let link = response.header("Link").map(str::to_owned);
+        let replayed = response.header("Idempotent-Replayed").map(str::to_owned);
+        let request_id = response.header("X-Request-Id").map(str::to_owned);
         let text = response.into_string().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Answer {
@@ -212,6 +271,8 @@ impl TestEngine {
             content_type,
             total_count,
             link,
+            replayed,
+            request_id,
         }
     }
 

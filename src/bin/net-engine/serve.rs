@@ -7,8 +7,8 @@ use net_engine::engine::{Engine, EngineParts, EngineSettings};
 use net_engine::model::{RouterConfig, RouterId};
 use net_engine::sim::{SimConfig, Simulator};
 use net_engine::store::{
-    parse_dsn, DbSettings, FileRegistry, MemoryRegistry, MysqlStore, RouterRegistry, StoreTimeouts,
-    SyncWriterHandle, WriterSettings,
+    parse_dsn, AuditBackend, AuditTrail, DbSettings, FileAuditBackend, FileRegistry,
+    MemoryRegistry, MysqlStore, RouterRegistry, StoreTimeouts, SyncWriterHandle, WriterSettings,
 };
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -158,9 +158,33 @@ pub fn serve(args: &[String]) -> CommandResult {
         )),
         None => None,
     };
+    let audit_backend: Arc<dyn AuditBackend> = match &store {
+        Some(store) => {
+            log::info!("the audit trail is kept in MySQL (audit_log)");
+            store.clone()
+        }
+        None => {
+            let path = config
+                .audit_file
+                .clone()
+                .unwrap_or_else(|| "net-engine-audit.jsonl".into());
+            log::info!("the audit trail is kept in {}", path.display());
+            Arc::new(FileAuditBackend::new(path))
+        }
+    };
+    let audit = AuditTrail::start(
+        Some(audit_backend),
+        (Duration::from_secs(1), Duration::from_secs(30)),
+    )
+    .map_err(|e| {
+        Outcome::Failed(format!(
+            "net-engine serve: cannot start the audit writer thread: {e}"
+        ))
+    })?;
     let parts = EngineParts {
         routers: Some(routers),
         users,
+        audit: Some(Arc::new(audit)),
         ..EngineParts::new(
             EngineSettings::from_config(&config, config.listen, app_key),
             registry,

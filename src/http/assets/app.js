@@ -380,6 +380,7 @@
     healthPoller.stop();
     usersPoller.stop();
     trafficPoller.stop();
+    changesPoller.stop();
   }
 
   // ---------------------------------------------------------------- routers
@@ -481,7 +482,26 @@
     renderUsers();
     healthPoller.start();
     usersPoller.start();
+    $('changes-list').innerHTML = '';
+    changesPoller.start();
   }
+
+  // ---------------------------------------------------------------- recent changes
+
+  // The audit trail of the selected router: who changed what, and whether it was applied.
+  const changesPoller = new Poller(async (current, signal) => {
+    if (state.routerId === null) return;
+    const data = await get(`${API}/audit?router_id=${state.routerId}&limit=10`, signal);
+    if (!current()) return;
+    const rows = expectArray(data, 'audit entries');
+    $('changes-list').innerHTML = rows.length === 0
+      ? '<li class="muted small">No changes recorded yet.</li>'
+      : rows.map((entry) => `<li data-outcome="${esc(entry.outcome)}">
+          <span class="muted small">${esc(formatTime(entry.at))}</span>
+          <strong>${esc(entry.action)}</strong> ${esc(entry.user || entry.address || '')}
+          <span class="badge">${esc(entry.outcome)}</span>
+          <span class="muted small">${esc(entry.client)}</span></li>`).join('');
+  }, REFRESH_MS, () => {});
 
   // ---------------------------------------------------------------- health
 

@@ -9,6 +9,7 @@
 //! Writes are batched: a user sync of N secrets is one SELECT plus multi-row statements of at
 //! most [`SYNC_CHUNK_ROWS`] rows, inside one transaction; unchanged rows are not written at all.
 
+mod audit;
 mod migrate;
 mod sync;
 
@@ -41,6 +42,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "002_engine_columns",
         include_str!("../../../sql/migrations/002_engine_columns.sql"),
+    ),
+    (
+        "003_audit",
+        include_str!("../../../sql/migrations/003_audit.sql"),
     ),
 ];
 
