@@ -6,8 +6,8 @@
 //! snapshots and sends commands through `RouterHandle`s.
 
 pub mod assets;
-pub mod body;
 pub mod audit;
+pub mod body;
 pub mod bulk;
 pub mod dto;
 pub mod edge;
