@@ -72,6 +72,7 @@ fn serve_from_a_routers_file_reloads_on_change_and_skips_a_bad_line() {
     let mut serve = command(&["serve"]);
     serve
         .env("ROUTERS_FILE", &path)
+        .env("AUDIT_FILE", directory.path().join("audit.jsonl"))
         .env("APP_KEY", KEY)
         .env("API_PORT", format!("127.0.0.1:{api_port}"))
         .env("POLL_INTERVAL_S", "1")

@@ -50,6 +50,8 @@ pub fn command(args: &[&str]) -> Command {
         .env_remove("APP_KEY")
         .env_remove("API_PORT")
         .env_remove("DB_DSN")
+        .env_remove("ROUTERS_FILE")
+        .env_remove("AUDIT_FILE")
         .env_remove("WEBHOOK_URL")
         .env_remove("NOTIFY_SOCKET")
         .env("RUST_LOG", "warn");
