@@ -435,9 +435,10 @@ pub fn list(state: &AppState, request: &ApiRequest) -> Reply {
         .map_err(|e| ApiError::new(500, "internal", format!("cannot encode the answer: {e}")))?;
     let mut response = ApiResponse::raw_json(200, body);
     response.headers.push(("X-Total-Count", total.to_string()));
-    response
-        .headers
-        .push(("Link", link(request, page, limit, total)));
+    response.headers.push((
+        "Link",
+        super::handlers::link_header(request, "limit", page, limit, total),
+    ));
     Ok(response)
 }
 
@@ -489,30 +490,6 @@ fn number(request: &ApiRequest, name: &str, default: usize, max: usize) -> Resul
                 )
             }),
     }
-}
-
-fn link(request: &ApiRequest, page: usize, limit: usize, total: usize) -> String {
-    let last = total.div_ceil(limit).max(1);
-    let url = |n: usize| {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        for (key, value) in &request.query {
-            if key != "page" && key != "limit" {
-                query.append_pair(key, value);
-            }
-        }
-        query.append_pair("page", &n.to_string());
-        query.append_pair("limit", &limit.to_string());
-        format!("<{}?{}>", request.path, query.finish())
-    };
-    let mut links = vec![format!("{}; rel=\"first\"", url(1))];
-    if page > 1 {
-        links.push(format!("{}; rel=\"prev\"", url((page - 1).min(last))));
-    }
-    if page < last {
-        links.push(format!("{}; rel=\"next\"", url(page + 1)));
-    }
-    links.push(format!("{}; rel=\"last\"", url(last)));
-    links.join(", ")
 }
 
 #[cfg(test)]

@@ -390,18 +390,25 @@ fn ip_sort_key(ip: Option<&str>) -> (u8, u32) {
 }
 
 /// The `Link` header of a page: `first`, `prev`, `next`, `last`, each the request's own
-/// path and query with `page` and `per_page` replaced.
-fn link_header(request: &ApiRequest, page: usize, per_page: usize, total: usize) -> String {
+/// path and query with `page` and the page-size parameter (`size_name`: `per_page`, or
+/// `limit` for the audit trail) replaced.
+pub(super) fn link_header(
+    request: &ApiRequest,
+    size_name: &str,
+    page: usize,
+    per_page: usize,
+    total: usize,
+) -> String {
     let last = total.div_ceil(per_page).max(1);
     let url = |n: usize| {
         let mut query = form_urlencoded::Serializer::new(String::new());
         for (key, value) in &request.query {
-            if key != "page" && key != "per_page" {
+            if key != "page" && key != size_name {
                 query.append_pair(key, value);
             }
         }
         query.append_pair("page", &n.to_string());
-        query.append_pair("per_page", &per_page.to_string());
+        query.append_pair(size_name, &per_page.to_string());
         format!("<{}?{}>", request.path, query.finish())
     };
     let mut links = vec![format!("{}; rel=\"first\"", url(1))];
@@ -505,9 +512,10 @@ pub fn router_users(state: &AppState, request: &ApiRequest, params: &Params) -> 
     let mut response = reply(200, &body)?;
     response.headers.push(("X-Total-Count", total.to_string()));
     if paged {
-        response
-            .headers
-            .push(("Link", link_header(request, page, per_page, total)));
+        response.headers.push((
+            "Link",
+            link_header(request, "per_page", page, per_page, total),
+        ));
     }
     Ok(response)
 }
