@@ -427,8 +427,8 @@ pub fn list(state: &AppState, request: &ApiRequest) -> Reply {
         since_ms: time("since")?,
         until_ms: time("until")?,
     };
-    let limit = number(request, "limit", 100, 1000)?;
-    let page = number(request, "page", 1, 1_000_000)?;
+    let limit = super::handlers::positive_query(request, "limit", 100, 1000)?;
+    let page = super::handlers::positive_query(request, "page", 1, 1_000_000)?;
     let (entries, total) = state.audit.query(&filter, (page - 1) * limit, limit);
     let rows: Vec<dto::AuditRow> = entries.iter().map(audit_row).collect();
     let body = serde_json::to_string(&rows)
@@ -474,22 +474,6 @@ fn parse_time(raw: &str) -> Option<u64> {
     }
     let ts: jiff::Timestamp = raw.parse().ok()?;
     u64::try_from(ts.as_millisecond()).ok()
-}
-
-fn number(request: &ApiRequest, name: &str, default: usize, max: usize) -> Result<usize, ApiError> {
-    match request.query(name) {
-        None | Some("") => Ok(default),
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|&v| v >= 1 && v <= max)
-            .ok_or_else(|| {
-                ApiError::field(
-                    name,
-                    format!("{name} must be a number from 1 to {max}, got {raw:?}"),
-                )
-            }),
-    }
 }
 
 #[cfg(test)]

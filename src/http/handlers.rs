@@ -361,7 +361,7 @@ pub fn users_by_address(state: &AppState, request: &ApiRequest, _: &Params) -> R
     reply(200, &rows)
 }
 
-fn positive_query(
+pub(super) fn positive_query(
     request: &ApiRequest,
     name: &str,
     default: usize,
