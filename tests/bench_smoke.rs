@@ -95,12 +95,17 @@ fn quick_benchmark_runs_every_scenario() {
     assert_eq!(reconnect.online_after_restart.count, reconnect.repetitions);
     assert_eq!(reconnect.fresh_after_restart.count, reconnect.repetitions);
 
+    let front = report.front.as_ref().expect("front ran");
+    assert_eq!(front.admission_200, front.admission_calls, "{front:?}");
+    assert_eq!(front.engine_alone.client_failures, 0);
+
     for name in [
         "latency",
         "reads",
         "scale",
         "overload",
         "reconnect",
+        "front",
         "report",
     ] {
         let path = report.output_dir.join(format!("{name}.json"));

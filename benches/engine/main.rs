@@ -1,11 +1,12 @@
 //! The benchmark program: `cargo bench --bench engine` (full run) or `-- --quick` (seconds).
 //!
-//! Starts the simulator and the engine, runs five scenarios (live latency, fleet reads,
-//! fleet scale, overload, reconnect), prints one table and writes each scenario's figures
+//! Starts the simulator and the engine, runs six scenarios (live latency, fleet reads,
+//! fleet scale, overload, reconnect, front door), prints one table and writes each scenario's figures
 //! as JSON to `target/bench/<scenario>.json` (`target/bench/quick/` for quick runs).
 //! Every comparison is measured in the same run and reported as a ratio. The test suite
 //! runs the quick mode through `run` (tests/bench_smoke.rs), so this cannot rot.
 
+mod front;
 mod harness;
 pub mod http_client;
 mod latency;
@@ -15,6 +16,7 @@ mod reconnect;
 mod scale;
 pub mod stats;
 
+pub use front::FrontResult;
 pub use harness::{BenchError, BenchResult};
 pub use latency::LatencyResult;
 pub use overload::OverloadResult;
@@ -27,7 +29,14 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 /// The scenarios, numbered as in the table (scale runs first, see `run_selected`).
-pub const SCENARIOS: [&str; 5] = ["latency", "reads", "scale", "overload", "reconnect"];
+pub const SCENARIOS: [&str; 6] = [
+    "latency",
+    "reads",
+    "scale",
+    "overload",
+    "reconnect",
+    "front",
+];
 
 /// What this machine is, for the record.
 #[derive(Debug, Clone, Serialize)]
@@ -78,6 +87,7 @@ pub struct Report {
     pub scale: Option<ScaleResult>,
     pub overload: Option<OverloadResult>,
     pub reconnect: Option<ReconnectResult>,
+    pub front: Option<FrontResult>,
     /// Where the JSON files went.
     pub output_dir: PathBuf,
     pub seconds: f64,
@@ -108,6 +118,9 @@ impl Report {
         }
         if let Some(r) = &self.reconnect {
             add("5 reconnect", r.rows());
+        }
+        if let Some(r) = &self.front {
+            add("6 front", r.rows());
         }
         rows
     }
@@ -161,6 +174,7 @@ pub fn run_selected(quick: bool, only: &[String]) -> BenchResult<Report> {
         scale: None,
         overload: None,
         reconnect: None,
+        front: None,
         output_dir: dir.clone(),
         seconds: 0.0,
         load_average_after: 0.0,
@@ -190,6 +204,7 @@ pub fn run_selected(quick: bool, only: &[String]) -> BenchResult<Report> {
     scenario!("reads", reads, reads);
     scenario!("overload", overload, overload);
     scenario!("reconnect", reconnect, reconnect);
+    scenario!("front", front, front);
     report.seconds = started.elapsed().as_secs_f64();
     report.load_average_after = load_average();
     write_json(&dir, "report", &report)?;
@@ -205,7 +220,7 @@ const USAGE: &str = "usage: cargo bench --bench engine -- [--quick] [--only SCEN
 
   --quick        small sizes, seconds per scenario (what the test suite runs)
   --full         the full run when the binary is started by hand (cargo bench implies it)
-  --only LIST    some of: latency, reads, scale, overload, reconnect
+  --only LIST    some of: latency, reads, scale, overload, reconnect, front
 
 cargo builds the net-engine binary the scale scenario runs as the simulator.
 Needs `ulimit -n` of at least 2300 for the 1000-router step; nginx for the reads floor
