@@ -294,6 +294,12 @@ impl Engine {
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
+    /// Asks whether the HTTP edge accepts connections (a systemd watchdog pings only while
+    /// it does); `None` when there is no HTTP server.
+    pub fn edge_probe(&self) -> Option<crate::http::edge::EdgeProbe> {
+        self.server.as_ref().map(HttpServer::probe)
+    }
+
     pub fn fleet(&self) -> &Arc<Fleet> {
         &self.fleet
     }

@@ -1,8 +1,9 @@
 //! systemd readiness notification (`sd_notify`) with std only: one datagram to `NOTIFY_SOCKET`.
 //!
-//! In scope: sending a state string such as `READY=1` or `STOPPING=1` to a path socket or to
-//! an abstract socket (a name starting with `@`). Out of scope: reading the environment (only
-//! `main.rs` does that), the watchdog protocol and passing file descriptors.
+//! In scope: sending a state string such as `READY=1`, `STOPPING=1` or `WATCHDOG=1` to a path
+//! socket or to an abstract socket (a name starting with `@`), and reading the watchdog
+//! interval from the values of `WATCHDOG_USEC` / `WATCHDOG_PID`. Out of scope: reading the
+//! environment (only the binary does that) and passing file descriptors.
 
 use std::io;
 use std::os::linux::net::SocketAddrExt;
@@ -13,6 +14,23 @@ use std::time::Duration;
 pub const READY: &str = "READY=1";
 /// The state sent when shutdown begins.
 pub const STOPPING: &str = "STOPPING=1";
+
+/// The keep-alive ping of systemd's watchdog (`WatchdogSec=` in the unit).
+pub const WATCHDOG: &str = "WATCHDOG=1";
+
+/// How often to send `WATCHDOG=1`, from the values of `WATCHDOG_USEC` and `WATCHDOG_PID`
+/// that systemd sets: half the watchdog timeout, as sd_watchdog_enabled(3) advises. `None`
+/// when there is no watchdog, the value is not a positive number, or `WATCHDOG_PID` names
+/// another process.
+pub fn watchdog_interval(usec: Option<&str>, pid: Option<&str>, own_pid: u32) -> Option<Duration> {
+    let usec: u64 = usec?.trim().parse().ok().filter(|&n| n > 0)?;
+    if let Some(pid) = pid {
+        if pid.trim().parse::<u32>().ok()? != own_pid {
+            return None;
+        }
+    }
+    Some(Duration::from_micros(usec / 2).max(Duration::from_millis(1)))
+}
 
 /// A notification is tiny and systemd reads it at once; never let a stuck receiver hold up
 /// start-up or shutdown for longer than this.
@@ -50,7 +68,24 @@ pub fn notify(socket_path: &str, state: &str) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::notify;
+    use super::{notify, watchdog_interval};
+    use std::time::Duration;
+
+    #[test]
+    fn watchdog_interval_is_half_the_timeout_for_this_process_only() {
+        let half = Some(Duration::from_secs(15));
+        assert_eq!(watchdog_interval(Some("30000000"), None, 7), half);
+        assert_eq!(watchdog_interval(Some("30000000"), Some("7"), 7), half);
+        assert_eq!(watchdog_interval(Some("30000000"), Some("8"), 7), None);
+        assert_eq!(watchdog_interval(Some("30000000"), Some("x"), 7), None);
+        assert_eq!(watchdog_interval(None, Some("7"), 7), None);
+        assert_eq!(watchdog_interval(Some("0"), None, 7), None);
+        assert_eq!(watchdog_interval(Some("soon"), None, 7), None);
+        assert_eq!(
+            watchdog_interval(Some("1"), None, 7),
+            Some(Duration::from_millis(1))
+        );
+    }
 
     #[test]
     fn empty_path_is_invalid_input() {

@@ -123,6 +123,10 @@ fn quick_benchmark_runs_every_scenario() {
     assert_eq!(reconnect.online_after_restart.count, reconnect.repetitions);
     assert_eq!(reconnect.fresh_after_restart.count, reconnect.repetitions);
 
+    let front = report.front.as_ref().expect("front ran");
+    assert_eq!(front.admission_200, front.admission_calls, "{front:?}");
+    assert_eq!(front.engine_alone.client_failures, 0);
+
     for name in [
         "latency",
         "reads",
@@ -130,6 +134,7 @@ fn quick_benchmark_runs_every_scenario() {
         "overload",
         "reconnect",
         "share",
+        "front",
         "report",
     ] {
         let path = report.output_dir.join(format!("{name}.json"));

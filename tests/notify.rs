@@ -77,3 +77,145 @@ fn the_binary_sends_ready_after_warm_up_and_stopping_on_sigterm() {
     assert!(status.success(), "{status:?}");
     directory.close().unwrap();
 }
+
+/// Waits up to `limit` for the next datagram; `None` when none came.
+fn receive_within(socket: &UnixDatagram, limit: Duration) -> Option<String> {
+    socket.set_read_timeout(Some(limit)).unwrap();
+    let mut buffer = [0u8; 512];
+    let length = socket.recv(&mut buffer).ok()?;
+    Some(String::from_utf8_lossy(&buffer[..length]).into_owned())
+}
+
+/// How many `WATCHDOG=1` datagrams arrive within `window`.
+fn watchdog_pings(socket: &UnixDatagram, window: Duration) -> usize {
+    let started = std::time::Instant::now();
+    let mut pings = 0;
+    while let Some(left) = window.checked_sub(started.elapsed()) {
+        match receive_within(socket, left.max(Duration::from_millis(1))) {
+            Some(state) if state == "WATCHDOG=1" => pings += 1,
+            Some(other) => panic!("unexpected notification {other:?}"),
+            None => break,
+        }
+    }
+    pings
+}
+
+/// `net-engine demo` (through `prefix`, e.g. prlimit) with a notify socket and a 200 ms
+/// watchdog; returns the child, the socket and the API address once READY=1 came.
+fn demo_with_watchdog(
+    prefix: &[&str],
+    directory: &std::path::Path,
+    watchdog_pid: Option<&str>,
+) -> (
+    crate::support::process::ChildGuard,
+    UnixDatagram,
+    std::net::SocketAddr,
+) {
+    use crate::support::process::{command, spawn_and_read, BIN};
+    let path = directory.join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    let args = [
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--routers",
+        "1",
+        "--users",
+        "10",
+    ];
+    let mut demo = command(&args);
+    if let Some((program, rest)) = prefix.split_first() {
+        let mut wrapped = std::process::Command::new(program);
+        wrapped.args(rest).arg(BIN).args(args);
+        for (key, value) in demo.get_envs() {
+            match value {
+                Some(value) => wrapped.env(key, value),
+                None => wrapped.env_remove(key),
+            };
+        }
+        demo = wrapped;
+    }
+    demo.env("NOTIFY_SOCKET", &path)
+        .env("WATCHDOG_USEC", "200000");
+    match watchdog_pid {
+        Some(pid) => demo.env("WATCHDOG_PID", pid),
+        None => demo.env_remove("WATCHDOG_PID"),
+    };
+    let (child, lines) = spawn_and_read(demo, |l| l.iter().any(|x| x.contains("API key:")));
+    assert_eq!(receive(&socket), "READY=1");
+    let addr = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("dashboard: http://"))
+        .and_then(|rest| rest.trim_end_matches('/').parse().ok())
+        .expect("dashboard line");
+    (child, socket, addr)
+}
+
+#[test]
+fn the_binary_pings_the_watchdog_every_half_period_and_stops_before_stopping() {
+    let directory = tempfile::tempdir().unwrap();
+    let (mut child, socket, _) = demo_with_watchdog(&[], directory.path(), None);
+    // WATCHDOG_USEC 200 ms: a ping every 100 ms.
+    let pings = watchdog_pings(&socket, Duration::from_secs(1));
+    assert!((6..=12).contains(&pings), "{pings} pings in 1 s");
+    let status = child.terminate(Duration::from_secs(5));
+    let mut last = String::new();
+    while let Some(state) = receive_within(&socket, Duration::from_millis(500)) {
+        last = state;
+    }
+    assert_eq!(last, "STOPPING=1", "nothing after STOPPING=1");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn the_watchdog_is_not_pinged_for_another_process() {
+    let directory = tempfile::tempdir().unwrap();
+    let (mut child, socket, _) = demo_with_watchdog(&[], directory.path(), Some("1"));
+    assert_eq!(watchdog_pings(&socket, Duration::from_millis(600)), 0);
+    child.terminate(Duration::from_secs(5));
+}
+
+#[test]
+fn the_watchdog_is_withheld_while_the_api_is_deaf_and_resumes_after() {
+    use std::net::TcpStream;
+    let _guard = crate::support::engine::Watchdog::new("watchdog_deaf", Duration::from_secs(90));
+    rlimit::increase_nofile_limit(8192).expect("raise the test's own limit");
+    let directory = tempfile::tempdir().unwrap();
+    let (_child, socket, addr) =
+        demo_with_watchdog(&["prlimit", "--nofile=1024:1024"], directory.path(), None);
+    assert!(watchdog_pings(&socket, Duration::from_millis(500)) >= 3);
+    // Fill the engine's descriptor table until tiny_http's accept loop dies (three connects
+    // in a row time out: the backlog is full and nothing accepts).
+    let mut sockets = Vec::new();
+    let mut failures = 0;
+    for _ in 0..3000 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Ok(stream) => {
+                sockets.push(stream);
+                failures = 0;
+            }
+            Err(_) => {
+                failures += 1;
+                if failures == 3 {
+                    break;
+                }
+            }
+        }
+    }
+    // Pings already queued, then none while the edge cannot accept.
+    watchdog_pings(&socket, Duration::from_millis(300));
+    let deaf = watchdog_pings(&socket, Duration::from_secs(1));
+    assert!(
+        deaf <= 1,
+        "{deaf} pings in 1 s with the API deaf ({} sockets open)",
+        sockets.len()
+    );
+    drop(sockets);
+    // Healing retires old servers off the supervisor thread; dropped on it, one stuck in
+    // tiny_http's wake-up connect for ~2 min and the edge stayed deaf (no ping) that long.
+    let back = watchdog_pings(&socket, Duration::from_secs(2));
+    assert!(
+        back >= 5,
+        "only {back} pings in the 2 s after the sockets closed"
+    );
+}

@@ -172,6 +172,7 @@ fn unit_file_has_the_required_settings() {
         ("Service", "WorkingDirectory"),
         ("Service", "TimeoutStopSec"),
         ("Service", "LimitNOFILE"),
+        ("Service", "WatchdogSec"),
     ] {
         assert!(
             !value_of(section, key).is_empty(),

@@ -1,12 +1,13 @@
 //! The benchmark program: `cargo bench --bench engine` (full run) or `-- --quick` (seconds).
 //!
-//! Starts the simulator and the engine, runs seven scenarios (live latency, fleet reads,
-//! fleet scale, overload, reconnect, shared answers, push not poll), prints one table and writes each scenario's figures
+//! Starts the simulator and the engine, runs eight scenarios (live latency, fleet reads,
+//! fleet scale, overload, reconnect, shared answers, push not poll, front door), prints one table and writes each scenario's figures
 //! as JSON to `target/bench/<scenario>.json` (`target/bench/quick/` for quick runs).
 //! Every comparison is measured in the same run and reported as a ratio. The test suite
 //! runs the quick mode through `run` (tests/bench_smoke.rs), so this cannot rot.
 
 mod alloc;
+mod front;
 mod harness;
 pub mod http_client;
 mod latency;
@@ -18,6 +19,7 @@ mod scale;
 mod share;
 pub mod stats;
 
+pub use front::FrontResult;
 pub use harness::{BenchError, BenchResult};
 pub use latency::LatencyResult;
 pub use overload::OverloadResult;
@@ -35,7 +37,7 @@ use std::time::Instant;
 static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 /// The scenarios, numbered as in the table (scale runs first, see `run_selected`).
-pub const SCENARIOS: [&str; 7] = [
+pub const SCENARIOS: [&str; 8] = [
     "latency",
     "reads",
     "scale",
@@ -43,6 +45,7 @@ pub const SCENARIOS: [&str; 7] = [
     "reconnect",
     "share",
     "push",
+    "front",
 ];
 
 /// What this machine is, for the record.
@@ -96,6 +99,7 @@ pub struct Report {
     pub reconnect: Option<ReconnectResult>,
     pub share: Option<ShareResult>,
     pub push: Option<PushResult>,
+    pub front: Option<FrontResult>,
     /// Where the JSON files went.
     pub output_dir: PathBuf,
     pub seconds: f64,
@@ -132,6 +136,9 @@ impl Report {
         }
         if let Some(r) = &self.push {
             add("7 push", r.rows());
+        }
+        if let Some(r) = &self.front {
+            add("8 front", r.rows());
         }
         rows
     }
@@ -187,6 +194,7 @@ pub fn run_selected(quick: bool, only: &[String]) -> BenchResult<Report> {
         reconnect: None,
         share: None,
         push: None,
+        front: None,
         output_dir: dir.clone(),
         seconds: 0.0,
         load_average_after: 0.0,
@@ -218,6 +226,7 @@ pub fn run_selected(quick: bool, only: &[String]) -> BenchResult<Report> {
     scenario!("reconnect", reconnect, reconnect);
     scenario!("share", share, share);
     scenario!("push", push, push);
+    scenario!("front", front, front);
     report.seconds = started.elapsed().as_secs_f64();
     report.load_average_after = load_average();
     write_json(&dir, "report", &report)?;
@@ -233,7 +242,7 @@ const USAGE: &str = "usage: cargo bench --bench engine -- [--quick] [--only SCEN
 
   --quick        small sizes, seconds per scenario (what the test suite runs)
   --full         the full run when the binary is started by hand (cargo bench implies it)
-  --only LIST    some of: latency, reads, scale, overload, reconnect, share, push
+  --only LIST    some of: latency, reads, scale, overload, reconnect, share, push, front
 
 cargo builds the net-engine binary the scale scenario runs as the simulator.
 Scale sizes and idle window: SCALE_ROUTERS=10,100,1000 SCALE_WINDOW_S=60 (full-run defaults).

@@ -74,6 +74,8 @@ struct Edge {
     old: RwLock<Vec<Arc<tiny_http::Server>>>,
     /// The generation whose accept loop died, and why.
     failed: Mutex<Option<(u64, String)>>,
+    /// Set from the moment a failure is taken up until the server is rebuilt.
+    healing: AtomicBool,
     wake: Condvar,
     stopping: AtomicBool,
     /// Set when shutdown has drained: workers exit.
@@ -88,6 +90,14 @@ impl Edge {
 
     fn old(&self) -> Vec<Arc<tiny_http::Server>> {
         self.old.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Not stopping, no accept failure reported and no rebuild under way.
+    fn accepting(&self) -> bool {
+        let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        !self.stopping.load(Ordering::SeqCst)
+            && failed.is_none()
+            && !self.healing.load(Ordering::SeqCst)
     }
 
     fn report_failure(&self, number: u64, error: &std::io::Error) {
@@ -113,10 +123,13 @@ impl Edge {
             server: Arc::new(server),
         });
         drop(current);
-        let mut old = self.old.write().unwrap_or_else(|p| p.into_inner());
-        old.push(retired);
-        if old.len() > MAX_OLD_GENERATIONS {
-            old.remove(0);
+        let evicted = {
+            let mut old = self.old.write().unwrap_or_else(|p| p.into_inner());
+            old.push(retired);
+            (old.len() > MAX_OLD_GENERATIONS).then(|| old.remove(0))
+        };
+        if let Some(server) = evicted {
+            retire(server);
         }
         self.heals.fetch_add(1, Ordering::SeqCst);
         Ok(())
@@ -133,7 +146,12 @@ impl Edge {
                     .wake
                     .wait_timeout(failed, Duration::from_millis(200))
                     .unwrap_or_else(|p| p.into_inner());
-                failed.take()
+                let failure = failed.take();
+                if failure.is_some() {
+                    // Under the lock, so `accepting` never sees the gap.
+                    self.healing.store(true, Ordering::SeqCst);
+                }
+                failure
             };
             if self.stopping.load(Ordering::SeqCst) {
                 return;
@@ -162,7 +180,10 @@ impl Edge {
                             return;
                         }
                         match self.rebuild() {
-                            Ok(()) => break,
+                            Ok(()) => {
+                                self.healing.store(false, Ordering::SeqCst);
+                                break;
+                            }
                             Err(e) => {
                                 log::debug!("http: cannot rebuild the server yet: {e}");
                                 std::thread::sleep(Duration::from_millis(100));
@@ -173,6 +194,32 @@ impl Edge {
                 }
             }
         }
+    }
+}
+
+/// Lets an evicted server go on a thread of its own. tiny_http's `Drop` wakes its accept
+/// thread by connecting to the listening socket, a blocking connect: while the backlog is full
+/// and nothing accepts (exactly when the edge heals) that connect waits for the kernel's SYN
+/// retries, about two minutes. Dropped on the supervisor, it held up every later rebuild and
+/// left the API deaf that long (found by the watchdog test).
+fn retire(server: Arc<tiny_http::Server>) {
+    let spawned = std::thread::Builder::new()
+        .name("http-retire".into())
+        .spawn(move || drop(server));
+    if let Err(e) = spawned {
+        log::debug!("http: cannot start a thread to retire an old server: {e}");
+    }
+}
+
+/// Asks whether the HTTP edge accepts connections, from any thread, for as long as it is
+/// kept (after shutdown it answers false).
+#[derive(Clone)]
+pub struct EdgeProbe(Arc<Edge>);
+
+impl EdgeProbe {
+    /// As `HttpServer::accepting`.
+    pub fn accepting(&self) -> bool {
+        self.0.accepting()
     }
 }
 
@@ -211,6 +258,7 @@ impl HttpServer {
             })),
             old: RwLock::new(Vec::new()),
             failed: Mutex::new(None),
+            healing: AtomicBool::new(false),
             wake: Condvar::new(),
             stopping: AtomicBool::new(false),
             done: AtomicBool::new(false),
@@ -266,15 +314,14 @@ impl HttpServer {
     }
 
     /// Whether the edge accepts connections now (false between an accept failure and the
-    /// rebuild). For a watchdog.
+    /// rebuild, and once stopping). For a watchdog.
     pub fn accepting(&self) -> bool {
-        !self.edge.stopping.load(Ordering::SeqCst)
-            && self
-                .edge
-                .failed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_none()
+        self.edge.accepting()
+    }
+
+    /// A handle another thread can keep to ask `accepting` (e.g. a systemd watchdog).
+    pub fn probe(&self) -> EdgeProbe {
+        EdgeProbe(Arc::clone(&self.edge))
     }
 
     /// Stops accepting at once (the listening socket is shut, new connections are refused),

@@ -5,6 +5,7 @@ mod admin;
 mod args;
 mod serve;
 mod sim;
+mod watchdog;
 
 use args::{say, Outcome};
 

@@ -61,11 +61,13 @@ fn notify_systemd(state: &str) {
 /// Serves until SIGTERM/SIGINT, then shuts the engine down in its documented order.
 fn serve_until_signal(engine: Engine, signals: &mut Signals) {
     notify_systemd(net_engine::notify::READY);
+    let watchdog = crate::watchdog::Watchdog::start(&engine);
     let signal = signals.forever().next();
     log::info!(
         "signal {} received: shutting down",
         signal.unwrap_or(SIGTERM)
     );
+    drop(watchdog);
     notify_systemd(net_engine::notify::STOPPING);
     engine.shutdown();
     log::info!("stopped");
