@@ -112,6 +112,29 @@ impl RouterLoad {
     }
 }
 
+/// Share of the deadline the expected wait may fill before a call is refused.
+const ADMISSION_MARGIN: f64 = 0.9;
+
+/// A caller's place in one router's line, held until its wait ends.
+struct Place<'a> {
+    admitted: &'a AtomicUsize,
+    /// Admitted callers ahead of this one.
+    ahead: usize,
+}
+
+impl<'a> Place<'a> {
+    fn take(admitted: &'a AtomicUsize) -> Self {
+        let ahead = admitted.fetch_add(1, Ordering::SeqCst);
+        Place { admitted, ahead }
+    }
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.admitted.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A cheap, shareable handle to one router thread.
 pub struct RouterHandle {
     pub id: RouterId,
@@ -122,6 +145,9 @@ pub struct RouterHandle {
     /// Disconnected when the fleet releases every waiter (shutdown).
     pub(crate) released: Receiver<()>,
     pub(crate) waiters: AtomicUsize,
+    /// Calls admitted with a command of their own and not yet answered: a caller's place
+    /// in line, taken atomically (the queue's length lags behind callers arriving at once).
+    pub(crate) admitted: AtomicUsize,
     pub(crate) max_waiters: usize,
     pub(crate) waiters_total: Arc<AtomicUsize>,
     pub(crate) max_waiters_total: usize,
@@ -218,8 +244,12 @@ impl RouterHandle {
         if self.released() {
             return Err(failed(Self::stopping()));
         }
-        let expected = self.load.expected_wait(self.commands.len());
-        if expected >= self.command_timeout {
+        let place = Place::take(&self.admitted);
+        let expected = self
+            .load
+            .expected_wait(place.ahead.max(self.commands.len()));
+        // A margin for the callers ahead running a little slower than the recent average.
+        if expected >= self.command_timeout.mul_f64(ADMISSION_MARGIN) {
             log::debug!(
                 "router {}: refusing a call, expected wait {:.0} ms is over the deadline",
                 self.id,

@@ -555,6 +555,7 @@ impl Fleet {
             load: Arc::clone(&load),
             released: self.released.clone(),
             waiters: AtomicUsize::new(0),
+            admitted: AtomicUsize::new(0),
             max_waiters: self.settings.max_waiters_per_router,
             waiters_total: Arc::clone(&self.waiters_total),
             max_waiters_total: self.settings.max_waiters_total,

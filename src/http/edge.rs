@@ -2,12 +2,15 @@
 //! the worker pool, and a shutdown that answers every request it took.
 //!
 //! tiny_http's accept thread exits on the first `accept` error (e.g. `EMFILE` under a
-//! connection spike) and never comes back. The edge keeps a duplicate of the listening
-//! socket; when a worker sees that error, the edge logs it once and builds a new
+//! connection spike), or panics without a word (cloning an accepted stream fails), and never
+//! comes back. The edge keeps a duplicate of the listening socket; when a worker sees that
+//! error, or connections stay in the accept queue (`BacklogWatch`), the edge logs it once
+//! and builds a new
 //! `tiny_http::Server` on the same socket as soon as a descriptor is free again (checked
 //! every 100 ms). Servers of earlier generations are kept and drained, because their
 //! kept-alive connections still deliver requests into their queues.
 
+use super::backlog::BacklogWatch;
 use super::{serve_one, write_response, ApiResponse, AppState};
 use crate::http::error::ApiError;
 use socket2::{SockRef, TcpKeepalive};
@@ -27,6 +30,18 @@ pub const KEEPALIVE_PROBES: u32 = 5;
 const POLL: Duration = Duration::from_millis(50);
 /// Earlier servers kept for draining; beyond this the oldest is let go.
 const MAX_OLD_GENERATIONS: usize = 16;
+/// How long a rebuilt server must keep accepting before the edge counts as accepting again
+/// (under a descriptor spike a new server can die within milliseconds, over and over).
+/// Longer than it takes `BacklogWatch` to notice an accept thread that died silently.
+const SETTLE: Duration = Duration::from_millis(1200);
+/// How often the supervisor looks at the accept queue.
+const BACKLOG_LOOK: Duration = Duration::from_millis(400);
+/// Looks in a row finding connections waiting before the accept loop counts as dead.
+const BACKLOG_STUCK_LOOKS: u32 = 2;
+/// First wait between rebuilds whose servers died before settling; doubled up to
+/// `MAX_REBUILD_GAP`.
+const REBUILD_GAP: Duration = Duration::from_millis(100);
+const MAX_REBUILD_GAP: Duration = Duration::from_millis(800);
 /// The `Retry-After` of requests answered 503 because the engine is stopping.
 const STOPPING_RETRY_AFTER: u32 = 2;
 
@@ -76,6 +91,8 @@ struct Edge {
     failed: Mutex<Option<(u64, String)>>,
     /// Set from the moment a failure is taken up until the server is rebuilt.
     healing: AtomicBool,
+    /// When the current server was rebuilt (`None`: the first one, never failed).
+    rebuilt_at: Mutex<Option<Instant>>,
     wake: Condvar,
     stopping: AtomicBool,
     /// Set when shutdown has drained: workers exit.
@@ -92,18 +109,25 @@ impl Edge {
         self.old.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Not stopping, no accept failure reported and no rebuild under way.
+    /// Not stopping, no accept failure reported, no rebuild under way, and a rebuilt server
+    /// has kept accepting for `SETTLE`.
     fn accepting(&self) -> bool {
         let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        let settled = self
+            .rebuilt_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none_or(|at| at.elapsed() >= SETTLE);
         !self.stopping.load(Ordering::SeqCst)
             && failed.is_none()
             && !self.healing.load(Ordering::SeqCst)
+            && settled
     }
 
-    fn report_failure(&self, number: u64, error: &std::io::Error) {
+    fn report_failure(&self, number: u64, cause: String) {
         let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
         if failed.is_none() && self.current().number == number {
-            *failed = Some((number, error.to_string()));
+            *failed = Some((number, cause));
             self.wake.notify_all();
         }
     }
@@ -131,20 +155,59 @@ impl Edge {
         if let Some(server) = evicted {
             retire(server);
         }
+        *self.rebuilt_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         self.heals.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
+    /// Sleeps `wait` unless shutdown begins first; true when stopping.
+    fn pause(&self, wait: Duration) -> bool {
+        let until = Instant::now() + wait;
+        loop {
+            if self.stopping.load(Ordering::SeqCst) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return false;
+            }
+            std::thread::sleep((until - now).min(Duration::from_millis(20)));
+        }
+    }
+
+    /// Reports the current server's accept loop as dead when connections have waited in the
+    /// accept queue for `BACKLOG_STUCK_LOOKS` looks in a row: tiny_http's accept thread can
+    /// die by a panic, which reaches no worker as an error.
+    fn look_at_backlog(&self, watch: &mut BacklogWatch, stuck_looks: &mut u32) {
+        let generation = self.current().number;
+        match watch.waiting() {
+            Some(waiting) if waiting > 0 => *stuck_looks += 1,
+            _ => *stuck_looks = 0,
+        }
+        if *stuck_looks >= BACKLOG_STUCK_LOOKS {
+            *stuck_looks = 0;
+            self.report_failure(
+                generation,
+                "connections wait in the accept queue and nothing takes them".into(),
+            );
+        }
+    }
+
     /// The `http-edge` thread: rebuilds the server after its accept loop died.
-    fn supervise(&self) {
+    fn supervise(&self, mut backlog: Option<BacklogWatch>) {
+        let mut stuck_looks = 0;
+        let mut looked_at = Instant::now();
         let mut logged = false;
         let mut healed_at: Option<Instant> = None;
+        // Grows while rebuilt servers die before settling, so a sustained spike costs a
+        // few rebuilds a second (each takes a descriptor and a thread), not dozens.
+        let mut gap = Duration::ZERO;
         loop {
             let failure = {
                 let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
                 let (mut failed, _) = self
                     .wake
-                    .wait_timeout(failed, Duration::from_millis(200))
+                    .wait_timeout(failed, BACKLOG_LOOK / 2)
                     .unwrap_or_else(|p| p.into_inner());
                 let failure = failed.take();
                 if failure.is_some() {
@@ -158,6 +221,12 @@ impl Edge {
             }
             match failure {
                 None => {
+                    if let Some(watch) = backlog.as_mut() {
+                        if looked_at.elapsed() >= BACKLOG_LOOK {
+                            looked_at = Instant::now();
+                            self.look_at_backlog(watch, &mut stuck_looks);
+                        }
+                    }
                     if let Some(at) = healed_at {
                         if at.elapsed() >= Duration::from_secs(1) {
                             log::warn!("http: accepting connections again");
@@ -167,6 +236,12 @@ impl Edge {
                     }
                 }
                 Some((_, cause)) => {
+                    let died_young = healed_at.is_some_and(|at| at.elapsed() < SETTLE);
+                    gap = if died_young {
+                        (gap * 2).clamp(REBUILD_GAP, MAX_REBUILD_GAP)
+                    } else {
+                        Duration::ZERO
+                    };
                     if !logged {
                         log::error!(
                             "http: the accept loop stopped ({cause}); serving again as soon as a descriptor is free"
@@ -174,6 +249,9 @@ impl Edge {
                         logged = true;
                     } else {
                         log::debug!("http: the accept loop stopped again ({cause})");
+                    }
+                    if self.pause(gap) {
+                        return;
                     }
                     loop {
                         if self.stopping.load(Ordering::SeqCst) {
@@ -186,11 +264,14 @@ impl Edge {
                             }
                             Err(e) => {
                                 log::debug!("http: cannot rebuild the server yet: {e}");
-                                std::thread::sleep(Duration::from_millis(100));
+                                if self.pause(REBUILD_GAP) {
+                                    return;
+                                }
                             }
                         }
                     }
                     healed_at = Some(Instant::now());
+                    stuck_looks = 0;
                 }
             }
         }
@@ -248,6 +329,10 @@ impl HttpServer {
         let socket = listener(listen).map_err(cannot_listen)?;
         let local_addr = socket.local_addr().unwrap_or(listen);
         let first = socket.try_clone().map_err(cannot_listen)?;
+        let backlog = BacklogWatch::open(&socket);
+        if backlog.is_none() {
+            log::debug!("http: cannot read the accept queue from /proc; a silent accept-thread death goes unnoticed");
+        }
         let server = tiny_http::Server::from_listener(first, None)
             .map_err(|e| std::io::Error::other(format!("cannot listen on {listen}: {e}")))?;
         let edge = Arc::new(Edge {
@@ -259,6 +344,7 @@ impl HttpServer {
             old: RwLock::new(Vec::new()),
             failed: Mutex::new(None),
             healing: AtomicBool::new(false),
+            rebuilt_at: Mutex::new(None),
             wake: Condvar::new(),
             stopping: AtomicBool::new(false),
             done: AtomicBool::new(false),
@@ -271,7 +357,7 @@ impl HttpServer {
             let edge = Arc::clone(&edge);
             std::thread::Builder::new()
                 .name("http-edge".into())
-                .spawn(move || edge.supervise())
+                .spawn(move || edge.supervise(backlog))
                 .map_err(cannot_start)?
         };
         let in_flight = Arc::new(AtomicUsize::new(0));
@@ -402,7 +488,7 @@ fn worker(edge: &Edge, state: &AppState, in_flight: &AtomicUsize, next_id: &Atom
             Ok(None) => {}
             Err(e) => {
                 if !edge.stopping.load(Ordering::SeqCst) {
-                    edge.report_failure(generation.number, &e);
+                    edge.report_failure(generation.number, e.to_string());
                 }
             }
         }

@@ -7,6 +7,7 @@
 
 pub mod assets;
 pub mod audit;
+mod backlog;
 pub mod body;
 pub mod bulk;
 pub mod dto;
