@@ -1,4 +1,4 @@
-//! Scenario 6, the front door (issue 12): admission under 64 concurrent keep-alive callers over
+//! Scenario 8, the front door (issue 12): admission under 64 concurrent keep-alive callers over
 //! three ~1 ms routers, and idle sockets held open at the engine alone and at the shipped nginx
 //! front (systemd/nginx-net-engine.conf) — engine threads, RSS and a normal client's latency.
 
