@@ -539,6 +539,17 @@ fn check_dashboard(browser: &Browser, target: &Target) -> Result<(), String> {
     wait_row(browser, &row, "status not isolated", |status, isolated| {
         status != "isolated" && isolated == "false"
     })?;
+    // Both changes are in the router's recent changes (the audit trail), as applied.
+    for action in ["isolate", "unisolate"] {
+        let entry = format!(
+            "#changes-list li[data-user='{user}'][data-action='{action}'][data-outcome='applied']"
+        );
+        browser.wait_for(
+            &format!("{action} of {user} in recent changes"),
+            SHORT,
+            |browser| Ok((!browser.attributes(&entry, "data-outcome")?.is_empty()).then_some(())),
+        )?;
+    }
 
     // Kick: only offered while the user has a live session (the demo's sessions come and go).
     let online = browser.attributes(&row, "data-online")?;

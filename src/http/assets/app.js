@@ -496,7 +496,7 @@
     const rows = expectArray(data, 'audit entries');
     $('changes-list').innerHTML = rows.length === 0
       ? '<li class="muted small">No changes recorded yet.</li>'
-      : rows.map((entry) => `<li data-outcome="${esc(entry.outcome)}">
+      : rows.map((entry) => `<li data-outcome="${esc(entry.outcome)}" data-action="${esc(entry.action)}" data-user="${esc(entry.user || '')}">
           <span class="muted small">${esc(formatTime(entry.at))}</span>
           <strong>${esc(entry.action)}</strong> ${esc(entry.user || entry.address || '')}
           <span class="badge">${esc(entry.outcome)}</span>
@@ -929,6 +929,8 @@
       }
     } finally {
       if (button) setBusy(button, false);
+      // Applied or refused, the change is in the audit trail now: show it.
+      if (state.routerId !== null) changesPoller.start();
     }
   }
 
