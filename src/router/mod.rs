@@ -8,7 +8,7 @@ pub mod error;
 pub mod ops;
 pub mod probe;
 
-pub use conn::{encode_text, Connection, Record, Response, Stream, StreamEvent};
+pub use conn::{encode_text, Connection, Pipelined, Record, Response, Stream, StreamEvent};
 pub use error::{RouterError, Trap};
 
 /// A connection to a router over plain TCP (API port 8728).

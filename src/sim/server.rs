@@ -542,7 +542,8 @@ impl Connection {
         }
         let now = Instant::now();
         self.reply_due = now + control.rtt;
-        self.in_flight.arrived(self.reply_due, now, &self.shared.most_in_flight);
+        self.in_flight
+            .arrived(self.reply_due, now, &self.shared.most_in_flight);
         if control.fault == Some(Fault::Garbage) {
             self.write_garbage();
             return self.flush();
