@@ -14,7 +14,6 @@ use super::{trap_of, Connection, Record, Response, Stream};
 use crate::router::error::RouterError;
 use crate::routeros::{CommandBuilder, Reply, ReplyKind};
 use std::collections::HashMap;
-use std::io;
 use std::time::{Duration, Instant};
 
 /// What [`Connection::pipeline`] did: one result per command, in the commands' order.
@@ -32,23 +31,6 @@ struct Flight {
     deadline: Instant,
     response: Response,
     traps: Vec<super::super::error::Trap>,
-}
-
-/// A copy of `error` for every other command it fails (`io::Error` cannot be cloned).
-fn copy_of(error: &RouterError) -> RouterError {
-    let io_copy = |e: &io::Error| io::Error::new(e.kind(), e.to_string());
-    match error {
-        RouterError::Connect(e) => RouterError::Connect(io_copy(e)),
-        RouterError::Io(e) => RouterError::Io(io_copy(e)),
-        RouterError::LoginRefused(m) => RouterError::LoginRefused(m.clone()),
-        RouterError::Timeout => RouterError::Timeout,
-        RouterError::Closed => RouterError::Closed,
-        RouterError::Protocol(e) => RouterError::Protocol(e.clone()),
-        RouterError::Fatal(m) => RouterError::Fatal(m.clone()),
-        RouterError::Trap(t) => RouterError::Trap(t.clone()),
-        RouterError::UnexpectedReply(m) => RouterError::UnexpectedReply(m.clone()),
-        RouterError::InvalidInput(m) => RouterError::InvalidInput(m.clone()),
-    }
 }
 
 impl<S: Stream> Connection<S> {
@@ -134,7 +116,7 @@ impl<S: Stream> Connection<S> {
         let failure = stopped.unwrap_or(RouterError::Closed);
         let results = results
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(copy_of(&failure))))
+            .map(|r| r.unwrap_or_else(|| Err(failure.copied())))
             .collect();
         Pipelined { results, sent }
     }
@@ -185,7 +167,7 @@ mod tests {
     use super::*;
     use crate::routeros::{Decoder, Sentence};
     use std::collections::VecDeque;
-    use std::io::{Read, Write};
+    use std::io::{self, Read, Write};
     use std::sync::{Arc, Mutex};
 
     /// A peer that answers from a script once it has read the commands: `answers` maps the
