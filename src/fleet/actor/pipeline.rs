@@ -458,3 +458,116 @@ fn lookup_view<'a>(
     let secrets: Vec<Secret> = secret.into_iter().collect();
     Ok(UserView::build(user, &sessions, &secrets, &entries))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SecretChanges;
+
+    fn view() -> UserView {
+        let sessions = [ActiveSession {
+            id: "*S1".into(),
+            name: "alice".into(),
+            address: "10.0.0.5".into(),
+            ..ActiveSession::default()
+        }];
+        let secrets = [
+            Secret {
+                id: "*A".into(),
+                name: "alice".into(),
+                ..Secret::default()
+            },
+            Secret {
+                id: "*B".into(),
+                name: "bob".into(),
+                ..Secret::default()
+            },
+        ];
+        let entry = |id: &str, address: &str, comment: &str| AddressListEntry {
+            id: id.into(),
+            list: ISOLATION_LIST.into(),
+            address: address.into(),
+            comment: comment.into(),
+            dynamic: false,
+            disabled: false,
+        };
+        let entries = [
+            entry("*1", "10.0.0.5", "by hand"),
+            entry("*2", "10.0.0.9", "net-engine:user=bob"),
+            entry("*3", "10.0.0.7", "someone else"),
+        ];
+        UserView::build("alice", &sessions, &secrets, &entries)
+    }
+
+    #[test]
+    fn changes_resolve_from_the_view() {
+        let alice = || "alice".to_owned();
+        let mut v = view();
+        assert_eq!(v.entries.len(), 1, "only alice's address or tag: {v:?}");
+        let cases: Vec<(BatchWrite, Result<Vec<Request>, Result<(), FleetError>>)> = vec![
+            (
+                BatchWrite::Isolate {
+                    user: alice(),
+                    comment: Some("unpaid".into()),
+                },
+                Ok(vec![Request::AddEntry {
+                    list: ISOLATION_LIST.into(),
+                    address: "10.0.0.5".into(),
+                    comment: Some("net-engine:user=alice; unpaid".into()),
+                }]),
+            ),
+            (
+                BatchWrite::Unisolate { user: alice() },
+                Ok(vec![Request::RemoveEntry("*1".into())]),
+            ),
+            (
+                BatchWrite::Kick { user: alice() },
+                Ok(vec![Request::RemoveActive("*S1".into())]),
+            ),
+            (
+                BatchWrite::DeleteSecret { user: alice() },
+                Ok(vec![Request::RemoveSecret("*A".into())]),
+            ),
+        ];
+        for (write, expected) in cases {
+            assert_eq!(plan(&write, &v), expected, "{write:?}");
+        }
+        // After the add, isolating again needs nothing; the entry moves with the user.
+        let add = Request::AddEntry {
+            list: ISOLATION_LIST.into(),
+            address: "10.0.0.5".into(),
+            comment: Some("net-engine:user=alice".into()),
+        };
+        v.apply(&add, Some("*9".into()));
+        let isolate = BatchWrite::Isolate {
+            user: alice(),
+            comment: None,
+        };
+        assert_eq!(plan(&isolate, &v), Err(Ok(())));
+        v.sessions[0].address = "10.0.0.6".into();
+        assert_eq!(
+            plan(&isolate, &v),
+            Ok(vec![Request::SetEntry {
+                id: "*9".into(),
+                address: "10.0.0.6".into(),
+                disabled: false
+            }])
+        );
+        // Without a secret the secret changes are user_not_found, and an offline user
+        // without an address cannot be isolated.
+        v.apply(&Request::RemoveSecret("*A".into()), None);
+        let update = BatchWrite::UpdateSecret {
+            user: alice(),
+            changes: SecretChanges::default(),
+        };
+        assert_eq!(
+            plan(&update, &v),
+            Err(Err(FleetError::UserNotFound("alice".into())))
+        );
+        v.apply(&Request::RemoveActive("*S1".into()), None);
+        assert_eq!(
+            plan(&isolate, &v),
+            Err(Err(FleetError::UserNotFound("alice".into())))
+        );
+    }
+}
