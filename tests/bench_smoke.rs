@@ -63,6 +63,17 @@ fn quick_benchmark_runs_every_scenario() {
     );
     assert!(push.command_commands > 0, "{push:?}");
 
+    let pipeline = report.pipeline.as_ref().expect("pipeline ran");
+    for run in [&pipeline.pipelined, &pipeline.serial] {
+        assert_eq!(run.ok as usize, pipeline.items, "{pipeline:?}");
+        assert_eq!(
+            run.isolated, pipeline.items,
+            "each isolation once: {pipeline:?}"
+        );
+    }
+    assert!(pipeline.pipelined.max_in_flight_seen > 1, "{pipeline:?}");
+    assert_eq!(pipeline.serial.max_in_flight_seen, 1, "{pipeline:?}");
+
     let reads = report.reads.as_ref().expect("reads ran");
     assert!(
         reads.engine.requests > 0 && reads.engine.errors == 0,
@@ -130,6 +141,7 @@ fn quick_benchmark_runs_every_scenario() {
         "overload",
         "reconnect",
         "share",
+        "pipeline",
         "report",
     ] {
         let path = report.output_dir.join(format!("{name}.json"));

@@ -1,7 +1,8 @@
 //! The benchmark program: `cargo bench --bench engine` (full run) or `-- --quick` (seconds).
 //!
-//! Starts the simulator and the engine, runs seven scenarios (live latency, fleet reads,
-//! fleet scale, overload, reconnect, shared answers, push not poll), prints one table and writes each scenario's figures
+//! Starts the simulator and the engine, runs eight scenarios (live latency, fleet reads,
+//! fleet scale, overload, reconnect, shared answers, push not poll, pipelined bulk), prints
+//! one table and writes each scenario's figures
 //! as JSON to `target/bench/<scenario>.json` (`target/bench/quick/` for quick runs).
 //! Every comparison is measured in the same run and reported as a ratio. The test suite
 //! runs the quick mode through `run` (tests/bench_smoke.rs), so this cannot rot.
@@ -11,6 +12,7 @@ mod harness;
 pub mod http_client;
 mod latency;
 mod overload;
+mod pipeline;
 mod push;
 mod reads;
 mod reconnect;
@@ -21,6 +23,7 @@ pub mod stats;
 pub use harness::{BenchError, BenchResult};
 pub use latency::LatencyResult;
 pub use overload::OverloadResult;
+pub use pipeline::PipelineResult;
 pub use push::PushResult;
 pub use reads::ReadsResult;
 pub use reconnect::ReconnectResult;
@@ -35,7 +38,7 @@ use std::time::Instant;
 static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 /// The scenarios, numbered as in the table (scale runs first, see `run_selected`).
-pub const SCENARIOS: [&str; 7] = [
+pub const SCENARIOS: [&str; 8] = [
     "latency",
     "reads",
     "scale",
@@ -43,6 +46,7 @@ pub const SCENARIOS: [&str; 7] = [
     "reconnect",
     "share",
     "push",
+    "pipeline",
 ];
 
 /// What this machine is, for the record.
@@ -96,6 +100,7 @@ pub struct Report {
     pub reconnect: Option<ReconnectResult>,
     pub share: Option<ShareResult>,
     pub push: Option<PushResult>,
+    pub pipeline: Option<PipelineResult>,
     /// Where the JSON files went.
     pub output_dir: PathBuf,
     pub seconds: f64,
@@ -132,6 +137,9 @@ impl Report {
         }
         if let Some(r) = &self.push {
             add("7 push", r.rows());
+        }
+        if let Some(r) = &self.pipeline {
+            add("8 pipeline", r.rows());
         }
         rows
     }
@@ -187,6 +195,7 @@ pub fn run_selected(quick: bool, only: &[String]) -> BenchResult<Report> {
         reconnect: None,
         share: None,
         push: None,
+        pipeline: None,
         output_dir: dir.clone(),
         seconds: 0.0,
         load_average_after: 0.0,
@@ -218,6 +227,7 @@ pub fn run_selected(quick: bool, only: &[String]) -> BenchResult<Report> {
     scenario!("reconnect", reconnect, reconnect);
     scenario!("share", share, share);
     scenario!("push", push, push);
+    scenario!("pipeline", pipeline, pipeline);
     report.seconds = started.elapsed().as_secs_f64();
     report.load_average_after = load_average();
     write_json(&dir, "report", &report)?;
@@ -233,7 +243,7 @@ const USAGE: &str = "usage: cargo bench --bench engine -- [--quick] [--only SCEN
 
   --quick        small sizes, seconds per scenario (what the test suite runs)
   --full         the full run when the binary is started by hand (cargo bench implies it)
-  --only LIST    some of: latency, reads, scale, overload, reconnect, share, push
+  --only LIST    some of: latency, reads, scale, overload, reconnect, share, push, pipeline
 
 cargo builds the net-engine binary the scale scenario runs as the simulator.
 Scale sizes and idle window: SCALE_ROUTERS=10,100,1000 SCALE_WINDOW_S=60 (full-run defaults).
