@@ -230,7 +230,7 @@ impl SimRouter {
         let mut state = lock(&self.shared.state);
         state.advance();
         let result = f(&mut state);
-        state.touch();
+        state.touch_sessions();
         self.shared.publish(&mut state);
         result
     }
