@@ -132,8 +132,11 @@ impl UserView {
     }
 }
 
+/// The commands a change needs, or (`Err`) its result when it needs none.
+type Planned = Result<Vec<Request>, Result<(), FleetError>>;
+
 /// The commands one change needs against `view`, or its result when it needs none.
-fn plan(write: &BatchWrite, view: &UserView) -> Result<Vec<Request>, Result<(), FleetError>> {
+fn plan(write: &BatchWrite, view: &UserView) -> Planned {
     let user = write.user();
     let tagged = || {
         view.entries
@@ -504,7 +507,7 @@ mod tests {
         let alice = || "alice".to_owned();
         let mut v = view();
         assert_eq!(v.entries.len(), 1, "only alice's address or tag: {v:?}");
-        let cases: Vec<(BatchWrite, Result<Vec<Request>, Result<(), FleetError>>)> = vec![
+        let cases: Vec<(BatchWrite, Planned)> = vec![
             (
                 BatchWrite::Isolate {
                     user: alice(),
