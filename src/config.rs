@@ -42,6 +42,8 @@ pub struct Config {
     pub traffic_streams_max: usize,
     /// `TRAFFIC_STREAM_IDLE_S`: a traffic stream nobody asked about this long is cancelled.
     pub traffic_stream_idle: Duration,
+    /// `BULK_IN_FLIGHT`: most commands `POST /bulk` keeps in flight on one router.
+    pub bulk_in_flight: usize,
     pub warmup_timeout: Duration,
     /// `None` when `RELOAD_INTERVAL_S=0` (never re-read the registry on a timer).
     pub reload_interval: Option<Duration>,
@@ -69,6 +71,7 @@ impl fmt::Debug for Config {
             .field("login_backoff_max", &self.login_backoff_max)
             .field("traffic_streams_max", &self.traffic_streams_max)
             .field("traffic_stream_idle", &self.traffic_stream_idle)
+            .field("bulk_in_flight", &self.bulk_in_flight)
             .field("warmup_timeout", &self.warmup_timeout)
             .field("reload_interval", &self.reload_interval)
             .field("webhook_url", &self.webhook_url)
@@ -155,6 +158,18 @@ impl Config {
             },
             None => 32,
         };
+        let bulk_in_flight = match get("BULK_IN_FLIGHT") {
+            Some(value) => match value.parse::<usize>() {
+                Ok(n) if (1..=256).contains(&n) => n,
+                _ => {
+                    return Err(error(
+                        "BULK_IN_FLIGHT",
+                        format!("expected a number from 1 to 256, got {value:?}"),
+                    ))
+                }
+            },
+            None => 32,
+        };
         let webhook_url = get("WEBHOOK_URL");
         if let Some(url) = &webhook_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -193,6 +208,7 @@ impl Config {
             login_backoff_max: seconds("LOGIN_BACKOFF_MAX_S", 300.0, false)?,
             traffic_streams_max,
             traffic_stream_idle: seconds("TRAFFIC_STREAM_IDLE_S", 30.0, false)?,
+            bulk_in_flight,
             warmup_timeout: seconds("WARMUP_TIMEOUT_S", 10.0, true)?,
             reload_interval: if reload.is_zero() { None } else { Some(reload) },
             webhook_url,
@@ -274,6 +290,7 @@ mod tests {
         assert_eq!(c.login_backoff_max, Duration::from_secs(300));
         assert_eq!(c.traffic_streams_max, 32);
         assert_eq!(c.traffic_stream_idle, Duration::from_secs(30));
+        assert_eq!(c.bulk_in_flight, 32);
         assert_eq!(c.warmup_timeout, Duration::from_secs(10));
         assert_eq!(c.reload_interval, Some(Duration::from_secs(60)));
         assert_eq!(c.app_key, None);
@@ -310,6 +327,8 @@ mod tests {
             ("TRAFFIC_SHARE_S", "6"),
             ("TRAFFIC_STREAMS_MAX", "many"),
             ("TRAFFIC_STREAMS_MAX", "5000"),
+            ("BULK_IN_FLIGHT", "0"),
+            ("BULK_IN_FLIGHT", "many"),
             ("TRAFFIC_STREAM_IDLE_S", "0"),
             ("UNREACHABLE_RETRY_S", "0"),
             ("LOGIN_BACKOFF_MAX_S", "soon"),

@@ -66,6 +66,7 @@ impl EngineSettings {
                 backoff_max: config.login_backoff_max,
                 traffic_streams_max: config.traffic_streams_max,
                 traffic_stream_idle: config.traffic_stream_idle,
+                bulk_in_flight: config.bulk_in_flight,
                 late_answer_grace: config.command_timeout,
                 ..FleetSettings::default()
             },

@@ -63,6 +63,20 @@ fn quick_benchmark_runs_every_scenario() {
     );
     assert!(push.command_commands > 0, "{push:?}");
 
+    let pipeline = report.pipeline.as_ref().expect("pipeline ran");
+    for run in [&pipeline.pipelined, &pipeline.serial] {
+        assert_eq!(run.ok as usize, pipeline.items, "{pipeline:?}");
+        assert_eq!(
+            run.isolated, pipeline.items,
+            "each isolation once: {pipeline:?}"
+        );
+    }
+    // The serial run's figure counts the session listen started beside the first poll.
+    assert!(
+        pipeline.pipelined.max_in_flight_seen > pipeline.serial.max_in_flight_seen,
+        "{pipeline:?}"
+    );
+
     let reads = report.reads.as_ref().expect("reads ran");
     assert!(
         reads.engine.requests > 0 && reads.engine.errors == 0,
@@ -134,7 +148,9 @@ fn quick_benchmark_runs_every_scenario() {
         "overload",
         "reconnect",
         "share",
+        "push",
         "front",
+        "pipeline",
         "report",
     ] {
         let path = report.output_dir.join(format!("{name}.json"));

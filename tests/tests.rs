@@ -8,6 +8,7 @@ mod api;
 mod audit;
 mod bench_smoke;
 mod browser;
+mod bulk;
 mod cli;
 mod client;
 mod events;

@@ -1,7 +1,8 @@
 //! The benchmark program: `cargo bench --bench engine` (full run) or `-- --quick` (seconds).
 //!
-//! Starts the simulator and the engine, runs eight scenarios (live latency, fleet reads,
-//! fleet scale, overload, reconnect, shared answers, push not poll, front door), prints one table and writes each scenario's figures
+//! Starts the simulator and the engine, runs nine scenarios (live latency, fleet reads,
+//! fleet scale, overload, reconnect, shared answers, push not poll, front door, pipelined
+//! bulk), prints one table and writes each scenario's figures
 //! as JSON to `target/bench/<scenario>.json` (`target/bench/quick/` for quick runs).
 //! Every comparison is measured in the same run and reported as a ratio. The test suite
 //! runs the quick mode through `run` (tests/bench_smoke.rs), so this cannot rot.
@@ -12,6 +13,7 @@ mod harness;
 pub mod http_client;
 mod latency;
 mod overload;
+mod pipeline;
 mod push;
 mod reads;
 mod reconnect;
@@ -23,6 +25,7 @@ pub use front::FrontResult;
 pub use harness::{BenchError, BenchResult};
 pub use latency::LatencyResult;
 pub use overload::OverloadResult;
+pub use pipeline::PipelineResult;
 pub use push::PushResult;
 pub use reads::ReadsResult;
 pub use reconnect::ReconnectResult;
@@ -37,7 +40,7 @@ use std::time::Instant;
 static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 /// The scenarios, numbered as in the table (scale runs first, see `run_selected`).
-pub const SCENARIOS: [&str; 8] = [
+pub const SCENARIOS: [&str; 9] = [
     "latency",
     "reads",
     "scale",
@@ -46,6 +49,7 @@ pub const SCENARIOS: [&str; 8] = [
     "share",
     "push",
     "front",
+    "pipeline",
 ];
 
 /// What this machine is, for the record.
@@ -100,6 +104,7 @@ pub struct Report {
     pub share: Option<ShareResult>,
     pub push: Option<PushResult>,
     pub front: Option<FrontResult>,
+    pub pipeline: Option<PipelineResult>,
     /// Where the JSON files went.
     pub output_dir: PathBuf,
     pub seconds: f64,
@@ -139,6 +144,9 @@ impl Report {
         }
         if let Some(r) = &self.front {
             add("8 front", r.rows());
+        }
+        if let Some(r) = &self.pipeline {
+            add("9 pipeline", r.rows());
         }
         rows
     }
@@ -195,6 +203,7 @@ pub fn run_selected(quick: bool, only: &[String]) -> BenchResult<Report> {
         share: None,
         push: None,
         front: None,
+        pipeline: None,
         output_dir: dir.clone(),
         seconds: 0.0,
         load_average_after: 0.0,
@@ -227,6 +236,7 @@ pub fn run_selected(quick: bool, only: &[String]) -> BenchResult<Report> {
     scenario!("share", share, share);
     scenario!("push", push, push);
     scenario!("front", front, front);
+    scenario!("pipeline", pipeline, pipeline);
     report.seconds = started.elapsed().as_secs_f64();
     report.load_average_after = load_average();
     write_json(&dir, "report", &report)?;
@@ -242,7 +252,8 @@ const USAGE: &str = "usage: cargo bench --bench engine -- [--quick] [--only SCEN
 
   --quick        small sizes, seconds per scenario (what the test suite runs)
   --full         the full run when the binary is started by hand (cargo bench implies it)
-  --only LIST    some of: latency, reads, scale, overload, reconnect, share, push, front
+  --only LIST    some of: latency, reads, scale, overload, reconnect, share, push, front,
+                 pipeline
 
 cargo builds the net-engine binary the scale scenario runs as the simulator.
 Scale sizes and idle window: SCALE_ROUTERS=10,100,1000 SCALE_WINDOW_S=60 (full-run defaults).

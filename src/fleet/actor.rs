@@ -12,6 +12,8 @@
 //! is never sent (its caller was already told 504). A command that times out on the wire
 //! recycles the connection, since the stream can no longer be trusted to be in step.
 
+mod pipeline;
+
 use super::command::{Command, IsolateOutcome, IsolateRequest, RefreshOutcome, UpdateOutcome};
 use super::handle::RouterLoad;
 use super::snapshot::{RouterState, SnapshotCell};
@@ -937,6 +939,11 @@ impl RouterActor {
             Command::Kick(job, user) => answer!(job, self.kick_cached(client, &user, deadline)),
             Command::Isolate(job, request) => {
                 answer!(job, self.isolate(client, &request, deadline))
+            }
+            Command::Batch(job, writes) => {
+                let (results, lost) = self.run_batch(client, &writes, job.deadline);
+                connectivity = lost;
+                job.finish(Ok(results));
             }
             Command::Backup(job) => {
                 let identity = self.cell.load().identity.clone().unwrap_or_default();

@@ -111,6 +111,46 @@ pub struct IsolateOutcome {
     pub changed: bool,
 }
 
+/// One change of a batch (a bulk item) for one router, resolved by the router thread from
+/// its cached lists and pipelined with the batch's other changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchWrite {
+    /// Isolation by user on the isolation list (`ISOLATED`), as `Isolate` with a user.
+    Isolate {
+        user: String,
+        comment: Option<String>,
+    },
+    Unisolate {
+        user: String,
+    },
+    Kick {
+        user: String,
+    },
+    UpdateSecret {
+        user: String,
+        changes: SecretChanges,
+    },
+    DeleteSecret {
+        user: String,
+    },
+}
+
+impl BatchWrite {
+    /// The user the change is for (changes for one user keep their order).
+    pub fn user(&self) -> &str {
+        match self {
+            BatchWrite::Isolate { user, .. }
+            | BatchWrite::Unisolate { user }
+            | BatchWrite::Kick { user }
+            | BatchWrite::UpdateSecret { user, .. }
+            | BatchWrite::DeleteSecret { user } => user,
+        }
+    }
+}
+
+/// Each change's own result, in the batch's order.
+pub type BatchOutcome = Vec<Result<(), FleetError>>;
+
 /// One request to a router thread.
 pub enum Command {
     LiveResource(Job<Resource>),
@@ -123,6 +163,9 @@ pub enum Command {
     Kick(Job<usize>, String),
     Isolate(Job<IsolateOutcome>, IsolateRequest),
     Backup(Job<String>),
+    /// Many changes, up to `bulk_in_flight` commands in flight; the job's deadline is the
+    /// last moment a command may be written (what was not written by then is `NotSent`).
+    Batch(Job<BatchOutcome>, Vec<BatchWrite>),
 }
 
 impl Command {
@@ -138,6 +181,7 @@ impl Command {
             Command::Kick(j, _) => j.deadline,
             Command::Isolate(j, _) => j.deadline,
             Command::Backup(j) => j.deadline,
+            Command::Batch(j, _) => j.deadline,
         }
     }
 
@@ -151,6 +195,7 @@ impl Command {
                 | Command::Kick(..)
                 | Command::Isolate(..)
                 | Command::Backup(..)
+                | Command::Batch(..)
         )
     }
 
@@ -163,6 +208,7 @@ impl Command {
                 | Command::DeleteSecret(..)
                 | Command::Kick(..)
                 | Command::Isolate(..)
+                | Command::Batch(..)
         )
     }
 
@@ -179,6 +225,7 @@ impl Command {
             Command::Kick(j, _) => j.finish(Err(error)),
             Command::Isolate(j, _) => j.finish(Err(error)),
             Command::Backup(j) => j.finish(Err(error)),
+            Command::Batch(j, _) => j.finish(Err(error)),
         }
     }
 }

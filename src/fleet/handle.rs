@@ -8,8 +8,8 @@
 //! ends every wait at once with `router_offline`.
 
 use super::command::{
-    Command, IsolateOutcome, IsolateRequest, Job, RefreshOutcome, TrafficReading, Unanswered,
-    UpdateOutcome, WriteError,
+    BatchOutcome, BatchWrite, Command, IsolateOutcome, IsolateRequest, Job, RefreshOutcome,
+    TrafficReading, Unanswered, UpdateOutcome, WriteError,
 };
 use super::share::Shared;
 use super::snapshot::{RouterSnapshot, SnapshotCell};
@@ -294,6 +294,62 @@ impl RouterHandle {
                     wait_until: deadline + self.late_answer_grace + Duration::from_secs(1),
                 }))
             }
+        }
+    }
+
+    /// Sends a batch of changes and waits for every result. Nothing is written after
+    /// `send_until` (those changes answer `NotSent`); a command written by then gets the
+    /// usual command timeout, so the wait ends at most that long after `send_until`.
+    /// `Err` is the whole batch's: refused, offline, or (`Timeout`) no answer at all.
+    pub fn batch(
+        &self,
+        writes: Vec<BatchWrite>,
+        send_until: Instant,
+    ) -> Result<BatchOutcome, FleetError> {
+        let snapshot = self.snapshot();
+        if snapshot.unavailable {
+            return Err(FleetError::Offline(
+                snapshot
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "not connected".into()),
+            ));
+        }
+        if self.released() {
+            return Err(Self::stopping());
+        }
+        let Some(_slot) = WaiterSlot::take(
+            &self.waiters,
+            self.max_waiters,
+            &self.waiters_total,
+            self.max_waiters_total,
+        ) else {
+            return Err(FleetError::QueueFull);
+        };
+        let (reply, answer) = bounded(1);
+        let job = Job {
+            deadline: send_until,
+            reply,
+        };
+        match self.commands.try_send(Command::Batch(job, writes)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(FleetError::QueueFull),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(FleetError::Offline("router is being stopped".into()))
+            }
+        }
+        let wait_until =
+            send_until + self.command_timeout + self.late_answer_grace + Duration::from_secs(1);
+        select! {
+            recv(answer) -> result => match result {
+                Ok(result) => result,
+                Err(_) if self.released() => Err(Self::stopping()),
+                Err(_) => Err(FleetError::Internal(
+                    "the router thread failed while running the batch and was restarted".into(),
+                )),
+            },
+            recv(self.released) -> _ => Err(Self::stopping()),
+            default(wait_until.saturating_duration_since(Instant::now())) => Err(FleetError::Timeout),
         }
     }
 

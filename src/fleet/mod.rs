@@ -13,7 +13,7 @@ pub mod snapshot;
 pub mod traffic;
 pub mod watch;
 
-pub use command::{Command, Job, Unanswered, WriteError};
+pub use command::{BatchOutcome, BatchWrite, Command, Job, Unanswered, WriteError};
 pub use command::{
     IsolateOutcome, IsolateRequest, RefreshOutcome, TrafficReading, TrafficSource, UpdateOutcome,
 };
@@ -70,6 +70,9 @@ pub struct FleetSettings {
     /// How much longer than its caller a router thread waits for a change's answer, so a
     /// write whose caller was told 504 still learns its outcome (zero: no longer).
     pub late_answer_grace: Duration,
+    /// Most commands one batch (`POST /bulk`'s items for one router) keeps in flight on
+    /// the router's connection (`BULK_IN_FLIGHT`; 1: one at a time).
+    pub bulk_in_flight: usize,
 }
 
 impl FleetSettings {
@@ -104,6 +107,7 @@ impl Default for FleetSettings {
             traffic_streams_max: 32,
             traffic_stream_idle: Duration::from_secs(30),
             late_answer_grace: Duration::ZERO,
+            bulk_in_flight: 32,
         }
     }
 }

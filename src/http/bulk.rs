@@ -1,21 +1,22 @@
 //! `POST /api/v1/bulk`: many changes in one call (the month-end run). Each item answers for
 //! itself (`ok`, `failed` with the code the single call would give, `not_sent`); routers run
-//! side by side, items of one router in their order; a total deadline marks the items it
-//! did not reach `not_sent`. Every item is recorded in the audit trail.
+//! side by side; one router's items go to its thread as one batch, pipelined there with up
+//! to `BULK_IN_FLIGHT` commands in flight, in order for each user; a total deadline marks
+//! the items it did not reach `not_sent`. Every item is recorded in the audit trail.
 
-use super::audit::{Change, WriteScope};
+use super::audit::{outcome_of, Change, WriteScope};
 use super::dto;
 use super::error::ApiError;
 use super::handlers::{reply, resolve_router, update_change, Target};
 use super::request::ApiRequest;
 use super::validate;
 use super::{ApiResponse, AppState};
-use crate::fleet::{Command, FleetError, IsolateRequest, RouterHandle, ISOLATION_LIST};
+use crate::fleet::{BatchWrite, FleetError, ISOLATION_LIST};
 use crate::model::{RouterId, SecretChanges};
 use crate::store::audit::Outcome;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Most operations per call.
@@ -196,38 +197,20 @@ fn change_of(item: &Item) -> Change {
     }
 }
 
-/// Sends one item; the error is what the single call would answer.
-fn send(
-    scope: &WriteScope,
-    handle: &RouterHandle,
-    item: &Item,
-) -> (Result<(), FleetError>, String) {
-    let change = change_of(item);
+/// The fleet's change for one item.
+fn write_of(item: &Item) -> BatchWrite {
     let user = item.user.clone();
     match item.op {
-        Op::Isolate | Op::Unisolate => {
-            let request = IsolateRequest {
-                add: item.op == Op::Isolate,
-                list: ISOLATION_LIST.to_owned(),
-                ip: None,
-                user: Some(user),
-                comment: item.comment.clone(),
-            };
-            let (r, id) = scope.run_item(handle, &change, |job| Command::Isolate(job, request));
-            (r.map(drop), id)
-        }
-        Op::Kick => {
-            let (r, id) = scope.run_item(handle, &change, |job| Command::Kick(job, user));
-            (r.map(drop), id)
-        }
-        Op::Delete => {
-            let (r, id) = scope.run_item(handle, &change, |job| {
-                Command::DeleteSecret(job, user, false)
-            });
-            (r.map(drop), id)
-        }
-        Op::SetProfile | Op::Disable | Op::Enable => {
-            let changes = SecretChanges {
+        Op::Isolate => BatchWrite::Isolate {
+            user,
+            comment: item.comment.clone(),
+        },
+        Op::Unisolate => BatchWrite::Unisolate { user },
+        Op::Kick => BatchWrite::Kick { user },
+        Op::Delete => BatchWrite::DeleteSecret { user },
+        Op::SetProfile | Op::Disable | Op::Enable => BatchWrite::UpdateSecret {
+            user,
+            changes: SecretChanges {
                 profile: item.profile.clone().filter(|_| item.op == Op::SetProfile),
                 disabled: match item.op {
                     Op::Disable => Some(true),
@@ -235,13 +218,58 @@ fn send(
                     _ => None,
                 },
                 ..SecretChanges::default()
-            };
-            let (r, id) = scope.run_item(handle, &change, |job| {
-                Command::UpdateSecret(job, user, changes, false)
-            });
-            (r.map(drop), id)
-        }
+            },
+        },
     }
+}
+
+const DEADLINE_PASSED: &str = "the bulk call's deadline passed before this item was sent";
+
+/// Records one item's outcome and builds its result.
+fn finish(scope: &WriteScope, item: &Item, outcome: Result<(), FleetError>) -> dto::BulkResult {
+    let change = change_of(item);
+    let id = match &outcome {
+        Ok(()) => scope.record(&change, Outcome::Applied, 200, None),
+        Err(FleetError::NotSent) => {
+            scope.record(&change, Outcome::NotSent, 504, Some(DEADLINE_PASSED.into()))
+        }
+        Err(e) => {
+            let status = ApiError::from(e.clone()).status;
+            scope.record(&change, outcome_of(e), status, Some(e.to_string()))
+        }
+    };
+    result_of(item, outcome, id)
+}
+
+/// One router's items, as one batch (pipelined on the router thread, in order per user).
+fn run_router(
+    state: &AppState,
+    scope: &WriteScope,
+    items: &[Item],
+    deadline: Instant,
+) -> Vec<dto::BulkResult> {
+    let Some(router) = items.first().map(|i| i.router) else {
+        return Vec::new();
+    };
+    let outcomes: Vec<Result<(), FleetError>> = match state.fleet.get(router) {
+        Err(e) => vec![Err(e); items.len()],
+        Ok(_) if Instant::now() >= deadline => vec![Err(FleetError::NotSent); items.len()],
+        Ok(handle) => match handle.batch(items.iter().map(write_of).collect(), deadline) {
+            Ok(outcomes) if outcomes.len() == items.len() => outcomes,
+            Ok(_) => vec![
+                Err(FleetError::Internal(
+                    "the router thread answered a batch with the wrong number of results".into()
+                ));
+                items.len()
+            ],
+            Err(e) => vec![Err(e); items.len()],
+        },
+    };
+    items
+        .iter()
+        .zip(outcomes)
+        .map(|(item, outcome)| finish(scope, item, outcome))
+        .collect()
 }
 
 fn result_of(item: &Item, outcome: Result<(), FleetError>, audit_id: String) -> dto::BulkResult {
@@ -258,7 +286,7 @@ fn result_of(item: &Item, outcome: Result<(), FleetError>, audit_id: String) -> 
     match outcome {
         Ok(()) => base,
         Err(e) => {
-            let not_sent = super::audit::outcome_of(&e) == Outcome::NotSent;
+            let not_sent = outcome_of(&e) == Outcome::NotSent;
             let api = ApiError::from(e);
             dto::BulkResult {
                 status: if not_sent { "not_sent" } else { "failed" },
@@ -342,41 +370,7 @@ pub fn run(
                 let Some(items) = queue.lock().unwrap_or_else(PoisonError::into_inner).pop() else {
                     return;
                 };
-                let handle: Option<Arc<RouterHandle>> =
-                    items.first().and_then(|i| state.fleet.get(i.router).ok());
-                let mut local = Vec::with_capacity(items.len());
-                for item in &items {
-                    let result = match &handle {
-                        Some(_) if Instant::now() >= deadline => {
-                            let e = FleetError::NotSent;
-                            let id = scope.record(
-                                &change_of(item),
-                                Outcome::NotSent,
-                                504,
-                                Some(
-                                    "the bulk call's deadline passed before this item was sent"
-                                        .into(),
-                                ),
-                            );
-                            result_of(item, Err(e), id)
-                        }
-                        Some(handle) => {
-                            let (outcome, id) = send(scope, handle, item);
-                            result_of(item, outcome, id)
-                        }
-                        None => {
-                            let e = FleetError::RouterNotFound(item.router);
-                            let id = scope.record(
-                                &change_of(item),
-                                Outcome::NotSent,
-                                404,
-                                Some(e.to_string()),
-                            );
-                            result_of(item, Err(e), id)
-                        }
-                    };
-                    local.push(result);
-                }
+                let local = run_router(state, scope, &items, deadline);
                 done.lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .extend(local);

@@ -13,6 +13,10 @@
 //! `!done`s end the stream cleanly. A broken connection ends every stream with it: whoever
 //! started them starts them again on the next connection.
 
+mod pipeline;
+
+pub use pipeline::Pipelined;
+
 use super::error::{from_io, RouterError, Trap};
 use crate::routeros::{login, text, CommandBuilder, Decoder, Reply, ReplyKind, Sentence};
 use std::collections::{HashMap, HashSet, VecDeque};

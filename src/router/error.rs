@@ -60,6 +60,24 @@ impl RouterError {
         )
     }
 
+    /// The same error again, for each of several commands it fails (`io::Error` has no
+    /// `Clone`: its kind and message are kept).
+    pub fn copied(&self) -> RouterError {
+        let io_copy = |e: &io::Error| io::Error::new(e.kind(), e.to_string());
+        match self {
+            RouterError::Connect(e) => RouterError::Connect(io_copy(e)),
+            RouterError::Io(e) => RouterError::Io(io_copy(e)),
+            RouterError::LoginRefused(m) => RouterError::LoginRefused(m.clone()),
+            RouterError::Timeout => RouterError::Timeout,
+            RouterError::Closed => RouterError::Closed,
+            RouterError::Protocol(e) => RouterError::Protocol(e.clone()),
+            RouterError::Fatal(m) => RouterError::Fatal(m.clone()),
+            RouterError::Trap(t) => RouterError::Trap(t.clone()),
+            RouterError::UnexpectedReply(m) => RouterError::UnexpectedReply(m.clone()),
+            RouterError::InvalidInput(m) => RouterError::InvalidInput(m.clone()),
+        }
+    }
+
     /// The first trap's message, when this is a trap.
     pub fn trap_message(&self) -> Option<&str> {
         match self {

@@ -7,9 +7,11 @@ pub mod conn;
 pub mod error;
 pub mod ops;
 pub mod probe;
+pub mod requests;
 
-pub use conn::{encode_text, Connection, Record, Response, Stream, StreamEvent};
+pub use conn::{encode_text, Connection, Pipelined, Record, Response, Stream, StreamEvent};
 pub use error::{RouterError, Trap};
+pub use requests::{Answer, Request, RequestOutcome};
 
 /// A connection to a router over plain TCP (API port 8728).
 pub type Client = Connection<std::net::TcpStream>;

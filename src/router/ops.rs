@@ -4,6 +4,7 @@
 
 use super::conn::{encode_text, Connection, Record, Stream};
 use super::error::RouterError;
+use super::requests;
 use crate::model::{
     ActiveSession, AddressListEntry, Identity, InterfaceTraffic, NewSecret, Profile, Resource,
     Secret, SecretChanges, SimpleQueue,
@@ -68,7 +69,7 @@ const RESOURCE_PROPS: &[&str] = &[
     "free-memory",
     "total-memory",
 ];
-const ACTIVE_PROPS: &[&str] = &[
+pub(super) const ACTIVE_PROPS: &[&str] = &[
     ".id",
     "name",
     "service",
@@ -77,7 +78,7 @@ const ACTIVE_PROPS: &[&str] = &[
     "uptime",
     "session-id",
 ];
-const SECRET_PROPS: &[&str] = &[
+pub(super) const SECRET_PROPS: &[&str] = &[
     ".id",
     "name",
     "service",
@@ -110,9 +111,10 @@ const LISTEN_PROPS: [&str; 8] = [
     ".dead",
 ];
 
-const ADDRESS_LIST_PROPS: &[&str] = &[".id", "list", "address", "comment", "dynamic", "disabled"];
+pub(super) const ADDRESS_LIST_PROPS: &[&str] =
+    &[".id", "list", "address", "comment", "dynamic", "disabled"];
 
-fn bool_word(value: bool) -> &'static str {
+pub(super) fn bool_word(value: bool) -> &'static str {
     if value {
         "true"
     } else {
@@ -142,7 +144,7 @@ fn to_resource(r: &Record) -> Resource {
     }
 }
 
-fn to_active(r: &Record) -> ActiveSession {
+pub(super) fn to_active(r: &Record) -> ActiveSession {
     ActiveSession {
         id: r.text(".id"),
         name: r.text("name"),
@@ -181,7 +183,7 @@ pub fn interface_traffic(r: &Record, interface: &str) -> InterfaceTraffic {
     }
 }
 
-fn to_secret(r: &Record) -> Secret {
+pub(super) fn to_secret(r: &Record) -> Secret {
     Secret {
         id: r.text(".id"),
         name: r.text("name"),
@@ -210,7 +212,7 @@ fn to_queue(r: &Record) -> SimpleQueue {
     }
 }
 
-fn to_address_entry(r: &Record) -> AddressListEntry {
+pub(super) fn to_address_entry(r: &Record) -> AddressListEntry {
     AddressListEntry {
         id: r.text(".id"),
         list: r.text("list"),
@@ -283,19 +285,14 @@ impl<S: Stream> Connection<S> {
         user: &str,
         deadline: Instant,
     ) -> Result<Vec<ActiveSession>, RouterError> {
-        let command = CommandBuilder::new("/ppp/active/print")
-            .proplist(ACTIVE_PROPS)
-            .query_eq("name", encode_text(user)?);
+        let command = requests::sessions_of_command(user)?;
         Ok(self.run(command, deadline)?.iter().map(to_active).collect())
     }
 
     /// Removes a live session (kicks the customer).
     pub fn remove_active(&mut self, id: &str, deadline: Instant) -> Result<(), RouterError> {
-        self.run(
-            CommandBuilder::new("/ppp/active/remove").attr(".id", id.as_bytes()),
-            deadline,
-        )
-        .map(|_| ())
+        self.run(requests::remove_command("/ppp/active", id), deadline)
+            .map(|_| ())
     }
 
     /// Every PPP secret.
@@ -326,9 +323,7 @@ impl<S: Stream> Connection<S> {
         user: &str,
         deadline: Instant,
     ) -> Result<Option<Secret>, RouterError> {
-        let command = CommandBuilder::new("/ppp/secret/print")
-            .proplist(SECRET_PROPS)
-            .query_eq("name", encode_text(user)?);
+        let command = requests::secret_named_command(user)?;
         Ok(self.run(command, deadline)?.first().map(to_secret))
     }
 
@@ -370,31 +365,14 @@ impl<S: Stream> Connection<S> {
         changes: &SecretChanges,
         deadline: Instant,
     ) -> Result<(), RouterError> {
-        let mut command = CommandBuilder::new("/ppp/secret/set").attr(".id", id.as_bytes());
-        let fields = [
-            ("password", &changes.password),
-            ("profile", &changes.profile),
-            ("remote-address", &changes.remote_address),
-            ("comment", &changes.comment),
-        ];
-        for (name, value) in fields {
-            if let Some(value) = value {
-                command = command.attr(name, encode_text(value)?);
-            }
-        }
-        if let Some(disabled) = changes.disabled {
-            command = command.attr("disabled", bool_word(disabled));
-        }
+        let command = requests::set_secret_command(id, changes)?;
         self.run(command, deadline).map(|_| ())
     }
 
     /// Removes the secret with `.id` `id`.
     pub fn remove_secret(&mut self, id: &str, deadline: Instant) -> Result<(), RouterError> {
-        self.run(
-            CommandBuilder::new("/ppp/secret/remove").attr(".id", id.as_bytes()),
-            deadline,
-        )
-        .map(|_| ())
+        self.run(requests::remove_command("/ppp/secret", id), deadline)
+            .map(|_| ())
     }
 
     /// Every PPP profile.
@@ -475,14 +453,8 @@ impl<S: Stream> Connection<S> {
         disabled: bool,
         deadline: Instant,
     ) -> Result<(), RouterError> {
-        self.run(
-            CommandBuilder::new("/ip/firewall/address-list/set")
-                .attr(".id", id.as_bytes())
-                .attr("address", encode_text(address)?)
-                .attr("disabled", if disabled { "yes" } else { "no" }),
-            deadline,
-        )
-        .map(|_| ())
+        let command = requests::set_entry_command(id, address, disabled)?;
+        self.run(command, deadline).map(|_| ())
     }
 
     /// Address-list entries with exactly this list and address.
@@ -509,9 +481,7 @@ impl<S: Stream> Connection<S> {
         list: &str,
         deadline: Instant,
     ) -> Result<Vec<AddressListEntry>, RouterError> {
-        let command = CommandBuilder::new("/ip/firewall/address-list/print")
-            .proplist(ADDRESS_LIST_PROPS)
-            .query_eq("list", encode_text(list)?);
+        let command = requests::list_entries_command(list)?;
         Ok(self
             .run(command, deadline)?
             .iter()
@@ -527,12 +497,7 @@ impl<S: Stream> Connection<S> {
         comment: Option<&str>,
         deadline: Instant,
     ) -> Result<String, RouterError> {
-        let mut command = CommandBuilder::new("/ip/firewall/address-list/add")
-            .attr("list", encode_text(list)?)
-            .attr("address", encode_text(address)?);
-        if let Some(comment) = comment {
-            command = command.attr("comment", encode_text(comment)?);
-        }
+        let command = requests::add_entry_command(list, address, comment)?;
         let response = self.execute(command, deadline)?;
         Ok(response.ret.map(|id| text::decode(&id)).unwrap_or_default())
     }
@@ -540,7 +505,7 @@ impl<S: Stream> Connection<S> {
     /// Removes the address-list entry with `.id` `id`.
     pub fn address_list_remove(&mut self, id: &str, deadline: Instant) -> Result<(), RouterError> {
         self.run(
-            CommandBuilder::new("/ip/firewall/address-list/remove").attr(".id", id.as_bytes()),
+            requests::remove_command("/ip/firewall/address-list", id),
             deadline,
         )
         .map(|_| ())

@@ -180,6 +180,17 @@ impl Subscription {
     pub fn pushes_changes(&self) -> bool {
         matches!(self.kind, SubscriptionKind::Follow { .. })
     }
+
+    /// True for a `listen` of the live sessions: only session changes concern it.
+    pub fn follows_sessions(&self) -> bool {
+        matches!(
+            self.kind,
+            SubscriptionKind::Follow {
+                menu: Menu::Active,
+                ..
+            }
+        )
+    }
 }
 
 /// Verbs that may change the router's data (a `listen` then has something to report).
@@ -207,7 +218,11 @@ pub fn execute(state: &mut SimState, command: &ParsedCommand, context: &Context)
         .next()
         .unwrap_or_default();
     if CHANGING_VERBS.contains(&verb) {
-        state.touch();
+        if command.path.starts_with(b"/ppp/active/") {
+            state.touch_sessions();
+        } else {
+            state.touch();
+        }
     }
     match run(state, command, context) {
         Ok(execution) => execution,

@@ -3,10 +3,11 @@
 //!
 //! Reading order: [`Simulator::start`] builds one [`SimRouter`] per configured router
 //! (`server`: listener, connection threads, login, tags, `/cancel`, faults; `push`: the
-//! outboxes behind the link's round trip and the `listen` pushers), each owning a
-//! [`SimState`] (`state`: seeded tables and the values that move) that `menu` runs
-//! commands against; `query` evaluates `print` queries; `values` and `table` hold value
-//! formats and generic menu tables; `trap` builds the `!trap` replies; `cli` is `net-engine sim`.
+//! outboxes behind the link's round trip and the `listen` pushers; `link`: the controls and
+//! the count of commands in flight), each owning a [`SimState`] (`state`: seeded tables and
+//! the values that move) that `menu` runs commands against; `query` evaluates `print`
+//! queries; `values` and `table` hold value formats and generic menu tables; `trap` builds
+//! the `!trap` replies; `cli` is `net-engine sim`.
 //!
 //! Written against routeros-api.md §1-§6, §9-§11, not against our own client. Imports only
 //! `crate::routeros`, `crate::model` and `crate::rng` (plus std and log).
@@ -33,6 +34,7 @@
 
 pub mod cli;
 mod fault;
+mod link;
 mod menu;
 mod push;
 mod query;

@@ -91,7 +91,8 @@ pub(crate) struct Pusher {
     /// Start order on its connection, so `/cancel` answers streams in the order they began.
     pub started: u64,
     pub subscription: Subscription,
-    /// The state generation this pusher's view was last compared with.
+    /// The state generation this pusher's view was last compared with (the sessions'
+    /// generation for a session `listen`).
     pub seen: u64,
     pub outbox: Arc<Mutex<Outbox>>,
     pub rng: Rng,
@@ -110,13 +111,25 @@ pub(crate) fn publish(
         return;
     }
     state.advance();
-    let generation = state.generation();
-    if muted || pushers.iter().all(|p| p.seen == generation) {
+    let (generation, sessions) = (state.generation(), state.sessions_generation());
+    // A session listen's view is compared with the session changes only.
+    let wanted = |p: &Pusher| {
+        if p.subscription.follows_sessions() {
+            sessions
+        } else {
+            generation
+        }
+    };
+    if muted || pushers.iter().all(|p| p.seen == wanted(p)) {
         return;
     }
     let due = Instant::now() + one_way;
-    for pusher in pushers.iter_mut().filter(|p| p.seen != generation) {
-        pusher.seen = generation;
+    for pusher in pushers.iter_mut() {
+        let now_seen = wanted(pusher);
+        if pusher.seen == now_seen {
+            continue;
+        }
+        pusher.seen = now_seen;
         let (outs, _) = menu::tick(state, &mut pusher.subscription);
         if outs.is_empty() {
             continue;

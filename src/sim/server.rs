@@ -17,6 +17,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::fault::Fault;
+use super::link::{Control, InFlight};
 use super::menu::{self, Context, Execution, Out, Subscription};
 use super::push::{encode_out, publish, Outbox, Pusher};
 use super::state::SimState;
@@ -46,20 +47,6 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Control {
-    fault: Option<Fault>,
-    latency: Duration,
-    rtt: Duration,
-}
-
-impl Control {
-    /// Pushes stop while the router is silent or spoils its replies.
-    fn mutes_pushes(&self) -> bool {
-        matches!(self.fault, Some(Fault::Silent | Fault::Garbage))
-    }
-}
-
 struct Listening {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<()>,
@@ -82,6 +69,8 @@ pub(crate) struct RouterShared {
     pushers: Mutex<Vec<Pusher>>,
     next_connection: AtomicU64,
     live_threads: AtomicUsize,
+    /// The most commands ever in flight on one connection (see `link`).
+    most_in_flight: AtomicUsize,
 }
 
 /// Settings for one router, given by the simulator.
@@ -136,6 +125,7 @@ impl SimRouter {
             pushers: Mutex::new(Vec::new()),
             next_connection: AtomicU64::new(0),
             live_threads: AtomicUsize::new(0),
+            most_in_flight: AtomicUsize::new(0),
         });
         let router = SimRouter { shared };
         router.spawn_accept(listener)?;
@@ -171,6 +161,12 @@ impl SimRouter {
     /// next command.
     pub fn set_rtt(&self, rtt: Duration) {
         lock(&self.shared.control).rtt = rtt;
+    }
+
+    /// The most commands one connection ever had in flight at once (received, reply not
+    /// yet sent): 1 for a client that waits for each answer, more for one that pipelines.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.most_in_flight.load(Ordering::SeqCst)
     }
 
     /// Running `listen`/`print =follow=` streams, on every connection.
@@ -234,7 +230,7 @@ impl SimRouter {
         let mut state = lock(&self.shared.state);
         state.advance();
         let result = f(&mut state);
-        state.touch();
+        state.touch_sessions();
         self.shared.publish(&mut state);
         result
     }
@@ -383,6 +379,7 @@ struct Connection {
     /// When the replies being written leave (the command's processing end plus `rtt`).
     reply_due: Instant,
     outbox: Arc<Mutex<Outbox>>,
+    in_flight: InFlight,
 }
 
 impl Connection {
@@ -410,6 +407,7 @@ impl Connection {
             streams_started: 0,
             reply_due: Instant::now(),
             outbox: Arc::new(Mutex::new(Outbox::new(writer))),
+            in_flight: InFlight::default(),
         }
     }
 
@@ -542,7 +540,10 @@ impl Connection {
         if !control.latency.is_zero() {
             thread::sleep(control.latency);
         }
-        self.reply_due = Instant::now() + control.rtt;
+        let now = Instant::now();
+        self.reply_due = now + control.rtt;
+        self.in_flight
+            .arrived(self.reply_due, now, &self.shared.most_in_flight);
         if control.fault == Some(Fault::Garbage) {
             self.write_garbage();
             return self.flush();

@@ -153,6 +153,7 @@ impl SimState {
             redial: params.redial,
             redial_due: HashMap::new(),
             generation: 0,
+            sessions_generation: 0,
             rng,
         };
         state.seed_profiles();

@@ -76,6 +76,9 @@ pub struct SimState {
     redial_due: HashMap<Vec<u8>, Instant>,
     /// Bumped by every change that a `listen` could report (sessions, tables, expiries).
     generation: u64,
+    /// Bumped only when the live sessions change: a session `listen` need not diff
+    /// every session after each address-list or secret change (a bulk run's thousand).
+    sessions_generation: u64,
 }
 
 /// How many received sentences `recent_commands` keeps.
@@ -146,9 +149,20 @@ impl SimState {
         self.generation = self.generation.wrapping_add(1);
     }
 
+    /// Counts a change of the live sessions (which is a change too).
+    pub(crate) fn touch_sessions(&mut self) {
+        self.touch();
+        self.sessions_generation = self.sessions_generation.wrapping_add(1);
+    }
+
     /// Changes so far: equal numbers mean nothing a `listen` reports has changed.
     pub(crate) fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// Session changes so far (what a `/ppp/active` listen reports).
+    pub(crate) fn sessions_generation(&self) -> u64 {
+        self.sessions_generation
     }
 
     pub(crate) fn note_command(&mut self, sentence: &Sentence) {

@@ -155,7 +155,7 @@ impl SimState {
         });
         self.reconnect_at.remove(name);
         self.redial_due.remove(name);
-        self.touch();
+        self.touch_sessions();
         true
     }
 
@@ -193,7 +193,7 @@ impl SimState {
     /// Ends the session at index `at`, removing its dynamic queue and recording the logout.
     pub(super) fn end_session(&mut self, at: usize, reason: &str) {
         let session = self.sessions.remove(at);
-        self.touch();
+        self.touch_sessions();
         if let Some(queue) = session.queue_id {
             self.queues.remove(queue);
         }
