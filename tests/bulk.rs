@@ -145,3 +145,54 @@ fn a_trap_in_a_wave_fails_only_its_item_and_one_users_items_keep_their_order() {
     let audit = engine.get("/api/v1/audit?limit=100");
     assert_eq!(audit.total_count.as_deref(), Some("7"), "{}", audit.text);
 }
+
+#[test]
+fn a_bulk_kick_finds_sessions_the_cache_has_not_seen() {
+    let sim = linked(0, 40);
+    let engine = TestEngine::start(
+        router_configs(&sim),
+        FleetSettings {
+            command_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(2),
+            // No push and no poll during the test: the cache stays as it was at warm-up.
+            poll_interval: Duration::from_secs(600),
+            listen_sessions: false,
+            ..FleetSettings::default()
+        },
+    );
+    engine.wait_online(1, Duration::from_secs(10));
+    let router = &sim.routers()[0];
+    let (online, offline) = router.with_state(|s| {
+        let online = s.active_names();
+        let offline = s
+            .secret_names()
+            .into_iter()
+            .find(|n| !online.contains(n))
+            .expect("an offline user");
+        (online[0].clone(), offline)
+    });
+    // One dials in unseen; the other redials (a new session `.id` the cache does not know).
+    router.with_state_mut(|s| {
+        assert!(s.connect_user(&offline));
+        assert!(s.disconnect_user(&online));
+        assert!(s.connect_user(&online));
+    });
+    let removes_before = count(&sim, "/ppp/active/remove");
+    let answer = engine.post(
+        "/api/v1/bulk",
+        &json!({"operations": [
+            {"op": "kick", "user": offline, "router_id": 1},
+            {"op": "kick", "user": online, "router_id": 1},
+        ]}),
+    );
+    assert_eq!(answer.body["ok"], 2, "{}", answer.text);
+    let (still_offline_user, still_online_user) =
+        router.with_state(|s| (s.is_online(&offline), s.is_online(&online)));
+    assert!(
+        !still_offline_user,
+        "{offline}'s unseen session was not kicked"
+    );
+    assert!(!still_online_user, "{online}'s new session was not kicked");
+    // One remove for the unseen session, the stale `.id` and the new one for the redial.
+    assert_eq!(count(&sim, "/ppp/active/remove") - removes_before, 3);
+}

@@ -222,53 +222,6 @@ impl WriteScope {
     }
 }
 
-impl WriteScope {
-    /// One bulk item: sends it, records it, and completes an unanswered entry late.
-    pub fn run_item<T: Send + 'static>(
-        &self,
-        handle: &RouterHandle,
-        change: &Change,
-        make: impl FnOnce(Job<T>) -> Command,
-    ) -> (Result<T, FleetError>, String) {
-        match handle.send_write(make) {
-            Ok(value) => (Ok(value), self.record(change, Outcome::Applied, 200, None)),
-            Err(WriteError::Failed(error)) => {
-                let status = ApiError::from(error.clone()).status;
-                let id = self.record(change, outcome_of(&error), status, Some(error.to_string()));
-                (Err(error), id)
-            }
-            Err(WriteError::Unanswered(unanswered)) => {
-                let error = FleetError::Timeout;
-                let id = self.record(change, Outcome::Unknown, 504, Some(error.to_string()));
-                if LATE_WAITERS.fetch_add(1, Ordering::SeqCst) < MAX_LATE_WAITERS {
-                    let trail = Arc::clone(&self.trail);
-                    let entry = id.clone();
-                    let spawned = std::thread::Builder::new()
-                        .name("late-answer".into())
-                        .stack_size(128 * 1024)
-                        .spawn(move || {
-                            let late = unanswered.wait();
-                            LATE_WAITERS.fetch_sub(1, Ordering::SeqCst);
-                            match late {
-                                Some(Ok(_)) => trail.complete(&entry, Outcome::Applied, None),
-                                Some(Err(FleetError::Timeout)) | None => {}
-                                Some(Err(e)) => {
-                                    trail.complete(&entry, outcome_of(&e), Some(e.to_string()))
-                                }
-                            }
-                        });
-                    if spawned.is_err() {
-                        LATE_WAITERS.fetch_sub(1, Ordering::SeqCst);
-                    }
-                } else {
-                    LATE_WAITERS.fetch_sub(1, Ordering::SeqCst);
-                }
-                (Err(error), id)
-            }
-        }
-    }
-}
-
 fn late_changes_entry(outcome: Outcome) -> bool {
     outcome != Outcome::Unknown
 }

@@ -262,6 +262,9 @@ impl RouterActor {
         let mut views: HashMap<&str, UserView> = HashMap::new();
         // Users whose view a refused command left in doubt: looked up live next time.
         let mut doubtful: HashSet<&str> = HashSet::new();
+        // Kicks whose cached session was gone: tried once more after a live lookup (the
+        // customer may have redialled), as the single call does.
+        let mut kicks_retried: HashSet<usize> = HashSet::new();
         let mut stages = vec![Stage::Start; writes.len()];
         let mut results: Vec<Option<Result<(), FleetError>>> = vec![None; writes.len()];
         let mut applied = false;
@@ -277,9 +280,14 @@ impl RouterActor {
                     continue;
                 }
                 if stages[k] == Stage::Start {
-                    let known = snapshot.secrets.iter().any(|s| s.name == user)
-                        || snapshot.sessions.iter().any(|s| s.name == user);
-                    if doubtful.contains(user) || (!views.contains_key(user) && !known) {
+                    let online = snapshot.sessions.iter().any(|s| s.name == user);
+                    let known = online || snapshot.secrets.iter().any(|s| s.name == user);
+                    // A kick of a user the cache shows offline asks the router: a session
+                    // that began after the last look must not be missed.
+                    let kick_unseen = matches!(write, BatchWrite::Kick { .. }) && !online;
+                    if doubtful.contains(user)
+                        || (!views.contains_key(user) && (!known || kick_unseen))
+                    {
                         let from = wave.len();
                         wave.push(Request::SessionsOf(user.to_owned()));
                         wave.push(Request::SecretNamed(user.to_owned()));
@@ -344,6 +352,7 @@ impl RouterActor {
                 stages[k] = Stage::Finished;
                 let mut result = Ok(());
                 let mut wrote = false;
+                let mut session_gone = false;
                 for (request, outcome) in requests.iter().zip(mine) {
                     match &outcome.result {
                         Ok(answer) => {
@@ -358,6 +367,7 @@ impl RouterActor {
                         }
                         Err(e) if already_done(request, e) => {
                             wrote = true;
+                            session_gone |= matches!(request, Request::RemoveActive(_));
                             // The router's state is as asked, but not the way the view
                             // thinks (e.g. an entry it did not list): look it up next time.
                             doubtful.insert(user);
@@ -383,6 +393,11 @@ impl RouterActor {
                     }
                 }
                 applied |= wrote && result.is_ok();
+                if session_gone && result.is_ok() && kicks_retried.insert(k) {
+                    // Look the user up again and kick what is live now.
+                    stages[k] = Stage::Start;
+                    continue;
+                }
                 results[k] = Some(result);
             }
             if Instant::now() >= send_until && lost.is_none() {
