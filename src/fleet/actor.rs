@@ -5,8 +5,9 @@
 //! back; a router that accepts TCP but refuses or breaks the login waits a growing backoff
 //! (1, 2, 4 … `backoff_max` ±20 %, reset after a good login). While connected, one `select!`
 //! over stop, commands and the poll timer; when streams run on the connection (the session
-//! `listen`, watched customers' traffic) the `select!` blocks for at most `STREAM_WAIT`
-//! (a command still wakes it at once), then the socket is looked at without waiting; while
+//! `listen`, watched customers' traffic) the `select!` also waits for the shared socket
+//! watcher (`readable.rs`) to say bytes arrived (at most `WATCHED_STREAM_WAIT`, or
+//! `STREAM_WAIT` without a watcher), then the socket is looked at without waiting; while
 //! stream rows keep coming it is looked at again at once. No busy loop. While disconnected,
 //! every command is answered at once with `router_offline`. A command whose deadline passed
 //! is never sent (its caller was already told 504). A command that times out on the wire
@@ -34,6 +35,9 @@ use std::time::{Duration, Instant, SystemTime};
 /// at once), then looks at the socket without waiting: a stream row waits at most about this
 /// long, a command never waits on the socket, and a quiet router costs ~50 wake-ups a second.
 const STREAM_WAIT: Duration = Duration::from_millis(20);
+/// With the socket watcher waking the thread when bytes arrive, the timed look is only a
+/// safety net.
+const WATCHED_STREAM_WAIT: Duration = Duration::from_secs(1);
 
 /// What woke the connected loop. (Lives on the stack for one turn of the loop: boxing the
 /// command would allocate for every command.)
@@ -329,6 +333,23 @@ impl RouterActor {
         };
         // The socket had stream rows last time: look again before blocking on the queue.
         let mut socket_busy = true;
+        // Bytes arriving wake this thread through the shared watcher; without one, the
+        // socket is looked at every `STREAM_WAIT`. Declared after `client`: deregistered
+        // before the socket closes.
+        let watched = super::readable::watcher().and_then(|w| match w.watch(client.raw_fd()) {
+            Ok(watched) => Some(watched),
+            Err(e) => {
+                log::warn!(
+                    "router {}: socket not watched ({e}): looking every 20 ms",
+                    self.config.id
+                );
+                None
+            }
+        });
+        let (socket_wake, stream_wait) = match &watched {
+            Some(w) => (w.wake.clone(), WATCHED_STREAM_WAIT),
+            None => (never(), STREAM_WAIT),
+        };
         loop {
             if let Err(error) = self.handle_stream_events(&mut client) {
                 client.shutdown();
@@ -346,7 +367,8 @@ impl RouterActor {
                     recv(self.stop) -> _ => Wake::Stop,
                     recv(self.commands) -> command => command.map_or(Wake::Stop, Wake::Command),
                     recv(ticker) -> _ => Wake::Tick,
-                    default(STREAM_WAIT) => Wake::Idle,
+                    recv(socket_wake) -> _ => Wake::Idle,
+                    default(stream_wait) => Wake::Idle,
                 }
             } else {
                 select! {
@@ -364,6 +386,8 @@ impl RouterActor {
                     self.load.begin();
                     let result = self.execute(&mut client, command);
                     self.load.end(result.is_ok());
+                    // Its reads may have left stream sentences in the decoder (no new edge).
+                    socket_busy = true;
                     if let Err(error) = result {
                         client.shutdown();
                         return SessionEnd::Lost(error);
@@ -373,6 +397,7 @@ impl RouterActor {
                     self.load.begin();
                     let result = self.poll(&mut client);
                     self.load.end(result.is_ok());
+                    socket_busy = true;
                     if let Err(error) = result {
                         client.shutdown();
                         return SessionEnd::Lost(Arc::new(error));
