@@ -37,7 +37,7 @@ use std::time::{Duration, Instant, SystemTime};
 const STREAM_WAIT: Duration = Duration::from_millis(20);
 /// With the socket watcher waking the thread when bytes arrive, the timed look is only a
 /// safety net.
-const WATCHED_STREAM_WAIT: Duration = Duration::from_secs(1);
+const WATCHED_STREAM_WAIT: Duration = Duration::from_secs(5);
 
 /// What woke the connected loop. (Lives on the stack for one turn of the loop: boxing the
 /// command would allocate for every command.)
@@ -1136,6 +1136,9 @@ impl RouterActor {
         user: &str,
         deadline: Instant,
     ) -> Result<IsolateOutcome, Failure> {
+        if let Some(outcome) = self.isolate_user_cached(client, request, user, deadline)? {
+            return Ok(outcome);
+        }
         let entries = client
             .address_list_entries(&request.list, deadline)
             .map_err(Failure::Router)?;
@@ -1194,6 +1197,107 @@ impl RouterActor {
         }
         let comment = isolation::tagged_comment(user, request.comment.as_deref());
         add_entry(client, &request.list, &address, Some(&comment), deadline)
+    }
+}
+
+impl RouterActor {
+    /// Isolation by user in one command, from the cached address and isolation list: only
+    /// while the session listen runs (so the cached address is the user's now, not a poll
+    /// ago) and for the list the poll reads. `Ok(None)`: do it live — also when the router
+    /// answers that the entry is gone or already there (the cache was behind).
+    fn isolate_user_cached(
+        &self,
+        client: &mut Client,
+        request: &IsolateRequest,
+        user: &str,
+        deadline: Instant,
+    ) -> Result<Option<IsolateOutcome>, Failure> {
+        if request.ip.is_some() || request.list != ISOLATION_LIST || self.listen_tag.is_none() {
+            return Ok(None);
+        }
+        let snapshot = self.cell.load();
+        let Some(step) =
+            isolation::cached_step(user, request.add, &snapshot.isolation, &snapshot.sessions)
+        else {
+            return Ok(None);
+        };
+        drop(snapshot);
+        let stale = |e: &RouterError| {
+            e.trap_starts_with("no such item") || e.trap_starts_with("failure: already have")
+        };
+        type EntryChange = Box<dyn FnOnce(&mut Vec<crate::model::AddressListEntry>)>;
+        let (outcome, entry_change): (IsolateOutcome, EntryChange) = match step {
+            isolation::CachedStep::Add { address } => {
+                let comment = isolation::tagged_comment(user, request.comment.as_deref());
+                let id = match client.address_list_add(
+                    &request.list,
+                    &address,
+                    Some(&comment),
+                    deadline,
+                ) {
+                    Ok(id) => id,
+                    Err(e) if stale(&e) => return Ok(None),
+                    Err(e) => return Err(Failure::Router(e)),
+                };
+                let entry = crate::model::AddressListEntry {
+                    id,
+                    list: request.list.clone(),
+                    address: address.clone(),
+                    comment,
+                    dynamic: false,
+                    disabled: false,
+                };
+                (
+                    IsolateOutcome {
+                        address,
+                        changed: true,
+                    },
+                    Box::new(move |entries| entries.push(entry)),
+                )
+            }
+            isolation::CachedStep::Set {
+                id,
+                address,
+                changed,
+            } => {
+                match client.address_list_set(&id, &address, false, deadline) {
+                    Ok(_) => {}
+                    Err(e) if stale(&e) => return Ok(None),
+                    Err(e) => return Err(Failure::Router(e)),
+                }
+                let at = address.clone();
+                (
+                    IsolateOutcome { address, changed },
+                    Box::new(move |entries| {
+                        for e in entries.iter_mut().filter(|e| e.id == id) {
+                            e.address = at.clone();
+                            e.disabled = false;
+                        }
+                    }),
+                )
+            }
+            isolation::CachedStep::Remove { id, address } => {
+                match client.address_list_remove(&id, deadline) {
+                    Ok(()) => {}
+                    Err(e) if stale(&e) => return Ok(None),
+                    Err(e) => return Err(Failure::Router(e)),
+                }
+                (
+                    IsolateOutcome {
+                        address,
+                        changed: true,
+                    },
+                    Box::new(move |entries| entries.retain(|e| e.id != id)),
+                )
+            }
+        };
+        // The next poll reads the list again; until then the cache says what we just did.
+        self.cell.update(|s| {
+            let mut entries = (*s.isolation).clone();
+            entry_change(&mut entries);
+            s.isolation = Arc::new(entries);
+        });
+        Ok(Some(outcome))
     }
 }
 
