@@ -333,3 +333,73 @@ fn a_failed_shared_command_fails_every_waiter_with_the_same_error() {
     }
     router.set_fault(None);
 }
+
+#[test]
+fn isolate_by_user_from_the_cached_address_is_one_command_and_a_stale_cache_falls_back_live() {
+    let _watchdog = Watchdog::new("roundtrip_isolate", Duration::from_secs(60));
+    let sim = simulator(1, 40);
+    let settings = FleetSettings {
+        poll_interval: Duration::from_secs(600),
+        traffic_streams_max: 0,
+        // The listen keeps the cached address current: the condition for the cached path.
+        listen_sessions: true,
+        ..fast_settings()
+    };
+    let engine = TestEngine::start(router_configs(&sim), settings);
+    let router = &sim.routers()[0];
+    let user = router.with_state(|s| s.active_names())[0].clone();
+    let address = router
+        .with_state(|s| s.session_address(&user))
+        .expect("online")
+        .to_string();
+    let count = |path: &str| router.with_state(|s| s.command_count(path));
+    let all = || commands(router);
+    let before = all();
+    let added = engine.post(
+        "/api/v1/isolate",
+        &json!({"router_id": 1, "action": "add", "user": user}),
+    );
+    assert_eq!(added.status, 200, "{}", added.text);
+    assert_eq!(added.body["address"], address);
+    assert_eq!(added.body["changed"], true);
+    // The add, then the lists re-read (sessions, secrets, isolation list): no live read of
+    // the isolation list or the user's session first.
+    assert_eq!(
+        all() - before,
+        4,
+        "{:?}",
+        router.with_state(|s| s.command_counts())
+    );
+    assert_eq!(count("/ip/firewall/address-list/add"), 1);
+
+    // Removed behind the engine's back: the cached remove meets `no such item` and the live
+    // path answers truthfully.
+    let mut direct = admin(router);
+    let rows = direct
+        .run(
+            CommandBuilder::new("/ip/firewall/address-list/print").query_eq("address", &address),
+            soon(),
+        )
+        .expect("list print");
+    let id = rows
+        .first()
+        .expect("the entry is on the router")
+        .text(".id");
+    direct
+        .run(
+            CommandBuilder::new("/ip/firewall/address-list/remove").attr(".id", &id),
+            soon(),
+        )
+        .expect("removed directly");
+    let prints = count("/ip/firewall/address-list/print");
+    let restored = engine.post(
+        "/api/v1/isolate",
+        &json!({"router_id": 1, "action": "remove", "user": user}),
+    );
+    assert_eq!(restored.status, 200, "{}", restored.text);
+    assert_eq!(restored.body["changed"], false);
+    assert!(
+        count("/ip/firewall/address-list/print") > prints,
+        "fell back live"
+    );
+}

@@ -28,6 +28,10 @@ pub struct ScaleStep {
     pub rss_before_kib: u64,
     pub rss_kib: u64,
     pub rss_delta_kib: u64,
+    /// Live heap (counting allocator) the engine added, per router, after warm-up.
+    pub heap_per_router_kib: f64,
+    /// Of it: the published session and secret lists (strings and rows), per router.
+    pub lists_per_router_kib: f64,
     pub threads_before: u64,
     pub threads: u64,
     pub window_s: f64,
@@ -66,10 +70,12 @@ impl ScaleResult {
                         self.poll_interval_s
                     ),
                     format!(
-                        "warm-up {:.2} s · RSS +{:.1} MiB ({:.0} KiB/router) · {} threads · CPU {:.2} s/min (sim {:.2}) · targets p50 {} · routers p50 {}",
+                        "warm-up {:.2} s · RSS +{:.1} MiB ({:.0} KiB/router; heap {:.0} KiB, of it lists {:.0} KiB) · {} threads · CPU {:.2} s/min (sim {:.2}) · targets p50 {} · routers p50 {}",
                         s.warmup_s,
                         s.rss_delta_kib as f64 / 1024.0,
                         s.rss_delta_kib as f64 / s.routers.max(1) as f64,
+                        s.heap_per_router_kib,
+                        s.lists_per_router_kib,
                         s.threads - s.threads_before,
                         s.engine_cpu_s_per_min,
                         s.sim_cpu_s_per_min,
@@ -154,6 +160,7 @@ fn step(
     let sim = SimProcess::start(routers, users)?;
     let sim_startup = sim.startup;
     let before = process_figures(None);
+    let heap_before = super::alloc::live_bytes();
     let engine = BenchEngine::start(
         router_configs(&sim.addrs),
         settings,
@@ -161,7 +168,12 @@ fn step(
     )?;
     let online = engine.online_count();
     let after = process_figures(None);
+    let heap_after = super::alloc::live_bytes();
     let warmup = engine.warmup;
+    let lists: usize = (1..=routers as u64)
+        .filter_map(|id| engine.snapshot(id))
+        .map(|s| lists_bytes(&s))
+        .sum();
 
     // Idle: only the poll timers run. Measure CPU over whole poll periods.
     let (engine_cpu, router_cpu, sim_cpu) = (
@@ -218,6 +230,10 @@ fn step(
         rss_before_kib: before.rss_kib,
         rss_kib: after.rss_kib,
         rss_delta_kib: after.rss_kib.saturating_sub(before.rss_kib),
+        heap_per_router_kib: heap_after.saturating_sub(heap_before) as f64
+            / 1024.0
+            / routers.max(1) as f64,
+        lists_per_router_kib: lists as f64 / 1024.0 / routers.max(1) as f64,
         threads_before: before.threads,
         threads: after.threads,
         window_s: elapsed,
@@ -230,4 +246,52 @@ fn step(
         targets: Summary::of(&targets),
         routers_list: Summary::of(&routers_list),
     })
+}
+
+/// Heap bytes of a snapshot's session and secret lists: rows plus their strings' buffers
+/// (a shared string is counted where it is stored, so interned text counts once per row).
+fn lists_bytes(snapshot: &net_engine::fleet::RouterSnapshot) -> usize {
+    let text = |s: &str| s.len();
+    let sessions: usize = snapshot
+        .sessions
+        .iter()
+        .map(|s| {
+            [
+                &s.id,
+                &s.name,
+                &s.service,
+                &s.caller_id,
+                &s.address,
+                &s.uptime,
+                &s.session_id,
+            ]
+            .iter()
+            .map(|t| text(t))
+            .sum::<usize>()
+        })
+        .sum();
+    let secrets: usize = snapshot
+        .secrets
+        .iter()
+        .map(|s| {
+            [
+                &s.id,
+                &s.name,
+                &s.service,
+                &s.profile,
+                &s.local_address,
+                &s.remote_address,
+                &s.comment,
+                &s.last_logged_out,
+                &s.last_disconnect_reason,
+            ]
+            .iter()
+            .map(|t| text(t))
+            .sum::<usize>()
+        })
+        .sum();
+    sessions
+        + secrets
+        + snapshot.sessions.capacity() * std::mem::size_of::<net_engine::model::ActiveSession>()
+        + snapshot.secrets.capacity() * std::mem::size_of::<net_engine::model::Secret>()
 }

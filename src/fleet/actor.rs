@@ -5,8 +5,9 @@
 //! back; a router that accepts TCP but refuses or breaks the login waits a growing backoff
 //! (1, 2, 4 … `backoff_max` ±20 %, reset after a good login). While connected, one `select!`
 //! over stop, commands and the poll timer; when streams run on the connection (the session
-//! `listen`, watched customers' traffic) the `select!` blocks for at most `STREAM_WAIT`
-//! (a command still wakes it at once), then the socket is looked at without waiting; while
+//! `listen`, watched customers' traffic) the `select!` also waits for the shared socket
+//! watcher (`readable.rs`) to say bytes arrived (at most `WATCHED_STREAM_WAIT`, or
+//! `STREAM_WAIT` without a watcher), then the socket is looked at without waiting; while
 //! stream rows keep coming it is looked at again at once. No busy loop. While disconnected,
 //! every command is answered at once with `router_offline`. A command whose deadline passed
 //! is never sent (its caller was already told 504). A command that times out on the wire
@@ -36,6 +37,9 @@ use std::time::{Duration, Instant, SystemTime};
 /// at once), then looks at the socket without waiting: a stream row waits at most about this
 /// long, a command never waits on the socket, and a quiet router costs ~50 wake-ups a second.
 const STREAM_WAIT: Duration = Duration::from_millis(20);
+/// With the socket watcher waking the thread when bytes arrive, the timed look is only a
+/// safety net.
+const WATCHED_STREAM_WAIT: Duration = Duration::from_secs(5);
 
 /// What woke the connected loop. (Lives on the stack for one turn of the loop: boxing the
 /// command would allocate for every command.)
@@ -331,6 +335,23 @@ impl RouterActor {
         };
         // The socket had stream rows last time: look again before blocking on the queue.
         let mut socket_busy = true;
+        // Bytes arriving wake this thread through the shared watcher; without one, the
+        // socket is looked at every `STREAM_WAIT`. Declared after `client`: deregistered
+        // before the socket closes.
+        let watched = super::readable::watcher().and_then(|w| match w.watch(client.raw_fd()) {
+            Ok(watched) => Some(watched),
+            Err(e) => {
+                log::warn!(
+                    "router {}: socket not watched ({e}): looking every 20 ms",
+                    self.config.id
+                );
+                None
+            }
+        });
+        let (socket_wake, stream_wait) = match &watched {
+            Some(w) => (w.wake.clone(), WATCHED_STREAM_WAIT),
+            None => (never(), STREAM_WAIT),
+        };
         loop {
             if let Err(error) = self.handle_stream_events(&mut client) {
                 client.shutdown();
@@ -348,7 +369,8 @@ impl RouterActor {
                     recv(self.stop) -> _ => Wake::Stop,
                     recv(self.commands) -> command => command.map_or(Wake::Stop, Wake::Command),
                     recv(ticker) -> _ => Wake::Tick,
-                    default(STREAM_WAIT) => Wake::Idle,
+                    recv(socket_wake) -> _ => Wake::Idle,
+                    default(stream_wait) => Wake::Idle,
                 }
             } else {
                 select! {
@@ -366,6 +388,8 @@ impl RouterActor {
                     self.load.begin();
                     let result = self.execute(&mut client, command);
                     self.load.end(result.is_ok());
+                    // Its reads may have left stream sentences in the decoder (no new edge).
+                    socket_busy = true;
                     if let Err(error) = result {
                         client.shutdown();
                         return SessionEnd::Lost(error);
@@ -375,6 +399,7 @@ impl RouterActor {
                     self.load.begin();
                     let result = self.poll(&mut client);
                     self.load.end(result.is_ok());
+                    socket_busy = true;
                     if let Err(error) = result {
                         client.shutdown();
                         return SessionEnd::Lost(Arc::new(error));
@@ -1118,6 +1143,9 @@ impl RouterActor {
         user: &str,
         deadline: Instant,
     ) -> Result<IsolateOutcome, Failure> {
+        if let Some(outcome) = self.isolate_user_cached(client, request, user, deadline)? {
+            return Ok(outcome);
+        }
         let entries = client
             .address_list_entries(&request.list, deadline)
             .map_err(Failure::Router)?;
@@ -1176,6 +1204,107 @@ impl RouterActor {
         }
         let comment = isolation::tagged_comment(user, request.comment.as_deref());
         add_entry(client, &request.list, &address, Some(&comment), deadline)
+    }
+}
+
+impl RouterActor {
+    /// Isolation by user in one command, from the cached address and isolation list: only
+    /// while the session listen runs (so the cached address is the user's now, not a poll
+    /// ago) and for the list the poll reads. `Ok(None)`: do it live — also when the router
+    /// answers that the entry is gone or already there (the cache was behind).
+    fn isolate_user_cached(
+        &self,
+        client: &mut Client,
+        request: &IsolateRequest,
+        user: &str,
+        deadline: Instant,
+    ) -> Result<Option<IsolateOutcome>, Failure> {
+        if request.ip.is_some() || request.list != ISOLATION_LIST || self.listen_tag.is_none() {
+            return Ok(None);
+        }
+        let snapshot = self.cell.load();
+        let Some(step) =
+            isolation::cached_step(user, request.add, &snapshot.isolation, &snapshot.sessions)
+        else {
+            return Ok(None);
+        };
+        drop(snapshot);
+        let stale = |e: &RouterError| {
+            e.trap_starts_with("no such item") || e.trap_starts_with("failure: already have")
+        };
+        type EntryChange = Box<dyn FnOnce(&mut Vec<crate::model::AddressListEntry>)>;
+        let (outcome, entry_change): (IsolateOutcome, EntryChange) = match step {
+            isolation::CachedStep::Add { address } => {
+                let comment = isolation::tagged_comment(user, request.comment.as_deref());
+                let id = match client.address_list_add(
+                    &request.list,
+                    &address,
+                    Some(&comment),
+                    deadline,
+                ) {
+                    Ok(id) => id,
+                    Err(e) if stale(&e) => return Ok(None),
+                    Err(e) => return Err(Failure::Router(e)),
+                };
+                let entry = crate::model::AddressListEntry {
+                    id,
+                    list: request.list.clone(),
+                    address: address.clone(),
+                    comment,
+                    dynamic: false,
+                    disabled: false,
+                };
+                (
+                    IsolateOutcome {
+                        address,
+                        changed: true,
+                    },
+                    Box::new(move |entries| entries.push(entry)),
+                )
+            }
+            isolation::CachedStep::Set {
+                id,
+                address,
+                changed,
+            } => {
+                match client.address_list_set(&id, &address, false, deadline) {
+                    Ok(_) => {}
+                    Err(e) if stale(&e) => return Ok(None),
+                    Err(e) => return Err(Failure::Router(e)),
+                }
+                let at = address.clone();
+                (
+                    IsolateOutcome { address, changed },
+                    Box::new(move |entries| {
+                        for e in entries.iter_mut().filter(|e| e.id == id) {
+                            e.address = at.clone();
+                            e.disabled = false;
+                        }
+                    }),
+                )
+            }
+            isolation::CachedStep::Remove { id, address } => {
+                match client.address_list_remove(&id, deadline) {
+                    Ok(()) => {}
+                    Err(e) if stale(&e) => return Ok(None),
+                    Err(e) => return Err(Failure::Router(e)),
+                }
+                (
+                    IsolateOutcome {
+                        address,
+                        changed: true,
+                    },
+                    Box::new(move |entries| entries.retain(|e| e.id != id)),
+                )
+            }
+        };
+        // The next poll reads the list again; until then the cache says what we just did.
+        self.cell.update(|s| {
+            let mut entries = (*s.isolation).clone();
+            entry_change(&mut entries);
+            s.isolation = Arc::new(entries);
+        });
+        Ok(Some(outcome))
     }
 }
 

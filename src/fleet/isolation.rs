@@ -38,6 +38,67 @@ fn bare(address: &str) -> &str {
     address.strip_suffix("/32").unwrap_or(address)
 }
 
+/// One router command that isolates or restores a user, planned from the cached session and
+/// isolation lists instead of reading them live. A plan is tried once; when the router
+/// answers that the entry is gone or already there, the caller falls back on the live path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CachedStep {
+    /// No entry names the user: add one on this address.
+    Add { address: String },
+    /// The user's entry exists: point it at this address, enabled (`changed` when it did not
+    /// already say so).
+    Set {
+        id: String,
+        address: String,
+        changed: bool,
+    },
+    /// Restore: remove the one entry naming the user (at `address`).
+    Remove { id: String, address: String },
+}
+
+/// The one-command plan for isolating (`add`) or restoring `user`, when the cache is enough:
+/// the user is online in `sessions` (so the address is theirs now) and at most one entry
+/// concerns them. `None` means: do it live.
+pub fn cached_step(
+    user: &str,
+    add: bool,
+    entries: &[AddressListEntry],
+    sessions: &[ActiveSession],
+) -> Option<CachedStep> {
+    let address = sessions
+        .iter()
+        .find(|s| s.name == user && !s.address.is_empty())?
+        .address
+        .clone();
+    let mut tagged = entries
+        .iter()
+        .filter(|e| !e.dynamic && tagged_user(&e.comment) == Some(user));
+    let entry = tagged.next();
+    if tagged.next().is_some() {
+        return None;
+    }
+    // An untagged entry on the address (added by ip) is the live path's business.
+    let by_address = entries
+        .iter()
+        .any(|e| !e.dynamic && bare(&e.address) == address && tagged_user(&e.comment).is_none());
+    if by_address {
+        return None;
+    }
+    match (add, entry) {
+        (true, None) => Some(CachedStep::Add { address }),
+        (true, Some(entry)) => Some(CachedStep::Set {
+            id: entry.id.clone(),
+            changed: bare(&entry.address) != address || entry.disabled,
+            address,
+        }),
+        (false, Some(entry)) => Some(CachedStep::Remove {
+            id: entry.id.clone(),
+            address: bare(&entry.address).to_owned(),
+        }),
+        (false, None) => None,
+    }
+}
+
 /// The changes that make every tagged entry follow its user: enabled on the user's live
 /// address while online, disabled (address kept) while offline.
 pub fn plan(entries: &[AddressListEntry], sessions: &[ActiveSession]) -> Vec<Fix> {
@@ -95,6 +156,48 @@ mod tests {
             address: address.into(),
             ..ActiveSession::default()
         }
+    }
+
+    #[test]
+    fn the_cache_plans_one_command_only_when_it_knows_enough() {
+        let online = [session("alice", "10.0.0.5")];
+        let tag = "net-engine:user=alice";
+        assert_eq!(
+            cached_step("alice", true, &[], &online),
+            Some(CachedStep::Add {
+                address: "10.0.0.5".into()
+            })
+        );
+        assert_eq!(cached_step("alice", true, &[], &[]), None, "offline: live");
+        let moved = [entry("*1", "10.0.0.9", tag, false)];
+        assert_eq!(
+            cached_step("alice", true, &moved, &online),
+            Some(CachedStep::Set {
+                id: "*1".into(),
+                address: "10.0.0.5".into(),
+                changed: true
+            })
+        );
+        let same = [entry("*1", "10.0.0.5/32", tag, false)];
+        assert!(matches!(
+            cached_step("alice", true, &same, &online),
+            Some(CachedStep::Set { changed: false, .. })
+        ));
+        assert_eq!(
+            cached_step("alice", false, &same, &online),
+            Some(CachedStep::Remove {
+                id: "*1".into(),
+                address: "10.0.0.5".into()
+            })
+        );
+        assert_eq!(cached_step("alice", false, &[], &online), None);
+        let by_ip = [entry("*2", "10.0.0.5", "", false)];
+        assert_eq!(cached_step("alice", true, &by_ip, &online), None);
+        let twice = [
+            entry("*1", "10.0.0.5", tag, false),
+            entry("*3", "10.0.0.7", tag, true),
+        ];
+        assert_eq!(cached_step("alice", false, &twice, &online), None);
     }
 
     #[test]

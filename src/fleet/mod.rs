@@ -8,6 +8,7 @@ pub mod command;
 pub mod handle;
 pub mod index;
 pub mod isolation;
+mod readable;
 pub mod share;
 pub mod snapshot;
 pub mod traffic;

@@ -18,6 +18,8 @@ mod pipeline;
 pub use pipeline::Pipelined;
 
 use super::error::{from_io, RouterError, Trap};
+use crate::routeros::codec::RawSentence;
+use crate::routeros::reply::RowsFingerprint;
 use crate::routeros::{login, text, CommandBuilder, Decoder, Reply, ReplyKind, Sentence};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, Read, Write};
@@ -136,8 +138,48 @@ pub struct Connection<S: Stream> {
     events: VecDeque<StreamEvent>,
     /// Set once the stream is unusable (fatal, protocol error, I/O error).
     broken: bool,
-    read_buf: Box<[u8]>,
+    /// While a fingerprinted print runs: its rows, hashed in the decoder's buffer.
+    digest: Option<Digest>,
 }
+
+/// A print's `!re` rows for one tag, fingerprinted as they arrive; their wire bytes are
+/// kept only to be parsed if the fingerprint turns out to differ.
+struct Digest {
+    tag: Vec<u8>,
+    print: RowsFingerprint,
+    held: Vec<u8>,
+}
+
+impl Digest {
+    /// Takes `raw` when it is a row of this print.
+    fn takes(&mut self, raw: &RawSentence<'_>) -> bool {
+        let mut words = raw.words();
+        if words.next() != Some(b"!re".as_slice()) {
+            return false;
+        }
+        if !words.any(|w| w.strip_prefix(b".tag=") == Some(self.tag.as_slice())) {
+            return false;
+        }
+        self.print.add_row(raw);
+        raw.encode_into(&mut self.held);
+        true
+    }
+}
+
+/// What a fingerprinted print found against the fingerprint it was given.
+#[derive(Debug)]
+pub enum Fingerprinted {
+    /// The rows hash as before: none was copied out of the decoder.
+    Same,
+    /// Different rows, parsed, with their fingerprint.
+    Changed {
+        records: Vec<Record>,
+        fingerprint: u64,
+    },
+}
+
+/// Decoder memory kept between commands; a larger reply's buffer is given back after it.
+const DECODER_KEEP: usize = 8 * 1024;
 
 impl Connection<TcpStream> {
     /// Connects to `host:port` within `timeout` (each resolved address gets the remaining time).
@@ -171,6 +213,11 @@ impl Connection<TcpStream> {
         Err(RouterError::Connect(last_error))
     }
 
+    /// The socket's descriptor, for a watcher that waits for bytes on many sockets at once.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.stream)
+    }
+
     /// Closes the socket in both directions (wakes nothing else; used on recycle).
     pub fn shutdown(&self) {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
@@ -187,7 +234,7 @@ impl<S: Stream> Connection<S> {
             streams: HashMap::new(),
             events: VecDeque::new(),
             broken: false,
-            read_buf: vec![0u8; 16 * 1024].into_boxed_slice(),
+            digest: None,
         }
     }
 
@@ -235,6 +282,46 @@ impl<S: Stream> Connection<S> {
         deadline: Instant,
     ) -> Result<Vec<Record>, RouterError> {
         self.execute(command, deadline).map(|r| r.records)
+    }
+
+    /// Runs a print and fingerprints its rows (leaving out `skip` attributes) as they are
+    /// decoded: when they hash as `last`, nothing is copied out of the decoder's buffer.
+    pub fn run_fingerprinted(
+        &mut self,
+        command: CommandBuilder,
+        skip: &'static [&'static str],
+        last: Option<u64>,
+        deadline: Instant,
+    ) -> Result<Fingerprinted, RouterError> {
+        self.digest = Some(Digest {
+            // The tag `execute` gives this command.
+            tag: self.next_tag.to_string().into_bytes(),
+            print: RowsFingerprint::new(skip),
+            held: Vec::new(),
+        });
+        let result = self.execute(command, deadline);
+        let digest = self.digest.take();
+        result?;
+        self.decoder.shrink_idle(DECODER_KEEP);
+        let Some(digest) = digest else {
+            return Err(RouterError::Closed);
+        };
+        let fingerprint = digest.print.finish();
+        if last == Some(fingerprint) {
+            return Ok(Fingerprinted::Same);
+        }
+        let mut rows = Decoder::new();
+        rows.feed(&digest.held);
+        let mut records = Vec::new();
+        while let Ok(Some(sentence)) = rows.next_sentence() {
+            records.push(Record {
+                attributes: Reply::parse_owned(sentence).attributes,
+            });
+        }
+        Ok(Fingerprinted::Changed {
+            records,
+            fingerprint,
+        })
     }
 
     /// Runs one command and returns its rows and `=ret=`.
@@ -363,12 +450,12 @@ impl<S: Stream> Connection<S> {
         }
         let mut outcome = Ok(());
         loop {
-            match self.stream.read(&mut self.read_buf) {
+            match self.decoder.feed_with(|room| self.stream.read(room)) {
                 Ok(0) => {
                     outcome = Err(RouterError::Closed);
                     break;
                 }
-                Ok(n) => self.decoder.feed(&self.read_buf[..n]),
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
@@ -515,8 +602,15 @@ impl<S: Stream> Connection<S> {
 
     fn read_reply(&mut self, deadline: Instant) -> Result<Reply, RouterError> {
         loop {
-            match self.decoder.next_sentence() {
-                Ok(Some(sentence)) => return Ok(Reply::parse_owned(sentence)),
+            match self.decoder.next_raw() {
+                Ok(Some(raw)) => {
+                    if let Some(digest) = &mut self.digest {
+                        if digest.takes(&raw) {
+                            continue;
+                        }
+                    }
+                    return Ok(Reply::parse_owned(raw.to_sentence()));
+                }
                 Ok(None) => {}
                 Err(e) => return Err(self.poison(RouterError::Protocol(e))),
             }
@@ -527,9 +621,9 @@ impl<S: Stream> Connection<S> {
             if let Err(e) = self.stream.set_read_timeout(Some(remaining)) {
                 return Err(self.poison(RouterError::Io(e)));
             }
-            match self.stream.read(&mut self.read_buf) {
+            match self.decoder.feed_with(|room| self.stream.read(room)) {
                 Ok(0) => return Err(self.poison(RouterError::Closed)),
-                Ok(n) => self.decoder.feed(&self.read_buf[..n]),
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     let error = from_io(e);
@@ -654,6 +748,43 @@ mod tests {
                 .unwrap(),
             vec![]
         );
+    }
+
+    #[test]
+    fn a_fingerprinted_print_parses_only_when_its_rows_changed() {
+        let mut conn = connection(&[
+            &["!re", ".tag=1", "=name=a", "=uptime=1s"],
+            &["!re", ".tag=1", "=name=b", "=uptime=1s"],
+            &["!done", ".tag=1"],
+            &["!re", "=name=a", ".tag=2", "=uptime=5s"],
+            &["!re", ".tag=2", "=name=b", "=uptime=5s"],
+            &["!done", ".tag=2"],
+            &["!re", ".tag=3", "=name=a", "=uptime=6s"],
+            &["!done", ".tag=3"],
+        ]);
+        let print = || CommandBuilder::new("/ppp/active/print");
+        let Fingerprinted::Changed {
+            records,
+            fingerprint,
+        } = conn
+            .run_fingerprinted(print(), &["uptime"], None, soon())
+            .unwrap()
+        else {
+            panic!("a first print is parsed");
+        };
+        let names: Vec<String> = records.iter().map(|r| r.text("name")).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(records[0].text("uptime"), "1s");
+        assert!(matches!(
+            conn.run_fingerprinted(print(), &["uptime"], Some(fingerprint), soon()),
+            Ok(Fingerprinted::Same)
+        ));
+        let Ok(Fingerprinted::Changed { records, .. }) =
+            conn.run_fingerprinted(print(), &["uptime"], Some(fingerprint), soon())
+        else {
+            panic!("a row fewer is a change");
+        };
+        assert_eq!(records.len(), 1);
     }
 
     #[test]

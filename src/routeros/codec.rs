@@ -155,15 +155,76 @@ pub fn encode_word(word: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(word);
 }
 
+/// A complete sentence still inside the decoder's buffer, borrowed: read its words without
+/// allocating (e.g. to fingerprint a reply), or copy it out when it is needed.
+#[derive(Clone, Copy)]
+pub struct RawSentence<'a> {
+    /// The words' wire form (length prefixes and bytes), without the terminating zero.
+    wire: &'a [u8],
+    count: usize,
+}
+
+impl<'a> RawSentence<'a> {
+    /// The words, in order (lengths were checked when the sentence was scanned).
+    pub fn words(&self) -> RawWords<'a> {
+        RawWords { rest: self.wire }
+    }
+
+    /// The first word (command or reply word), empty when the sentence is empty.
+    pub fn first(&self) -> &'a [u8] {
+        self.words().next().unwrap_or(&[])
+    }
+
+    /// Appends this sentence's wire form (with its terminating zero) to `out`: bytes a
+    /// [`Decoder`] fed with them decodes back into the same sentence.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.wire);
+        out.push(0);
+    }
+
+    /// The sentence, copied out (one allocation per word).
+    pub fn to_sentence(&self) -> Sentence {
+        let mut words = Vec::with_capacity(self.count);
+        words.extend(self.words().map(<[u8]>::to_vec));
+        Sentence::new(words)
+    }
+}
+
+/// The words of a [`RawSentence`].
+pub struct RawWords<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for RawWords<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let (len, prefix) = decode_length(self.rest).ok().flatten()?;
+        let end = prefix.checked_add(usize::try_from(len).ok()?)?;
+        let word = self.rest.get(prefix..end)?;
+        self.rest = &self.rest[end..];
+        Some(word)
+    }
+}
+
 /// Incremental sentence decoder: feed bytes, take sentences.
+///
+/// A sentence is scanned in place (its words are not copied while it is incomplete); the
+/// scan position survives feeds, so a long sentence arriving in many pieces is scanned once.
 #[derive(Default)]
 pub struct Decoder {
     buf: Vec<u8>,
     /// Read position in `buf`; consumed bytes are compacted away lazily.
     pos: usize,
-    words: Vec<Word>,
+    /// Bytes of the sentence at `pos` scanned so far (whole words only).
+    scanned: usize,
+    /// Words of the sentence at `pos` scanned so far.
+    scanned_words: usize,
     sentence_bytes: usize,
 }
+
+/// Bytes a read into the decoder gets at least ([`Decoder::feed_with`]).
+pub const READ_ROOM: usize = 4096;
 
 impl Decoder {
     pub fn new() -> Self {
@@ -172,11 +233,41 @@ impl Decoder {
 
     /// Adds bytes received from the peer.
     pub fn feed(&mut self, bytes: &[u8]) {
+        self.make_room();
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Reads straight into the buffer: `read` gets at least [`READ_ROOM`] bytes of room (all
+    /// spare capacity when there is more) and returns how many it filled. No bytes are
+    /// copied through a separate read buffer.
+    pub fn feed_with<E>(
+        &mut self,
+        read: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    ) -> Result<usize, E> {
+        self.make_room();
+        let filled = self.buf.len();
+        let room = (self.buf.capacity() - filled).max(READ_ROOM);
+        self.buf.resize(filled + room, 0);
+        let result = read(&mut self.buf[filled..]);
+        let n = *result.as_ref().unwrap_or(&0);
+        self.buf.truncate(filled + n.min(room));
+        result
+    }
+
+    /// Drops the buffer's memory when nothing is buffered and it holds more than `keep`
+    /// bytes (a large reply grew it; an idle connection need not keep that).
+    pub fn shrink_idle(&mut self, keep: usize) {
+        if self.buffered() == 0 && self.buf.capacity() > keep {
+            self.buf = Vec::new();
+            self.pos = 0;
+        }
+    }
+
+    fn make_room(&mut self) {
         if self.pos > 0 && self.pos == self.buf.len() {
             self.buf.clear();
             self.pos = 0;
         }
-        self.buf.extend_from_slice(bytes);
     }
 
     /// Bytes fed but not yet part of a returned sentence or word.
@@ -188,8 +279,15 @@ impl Decoder {
     ///
     /// Empty sentences (a lone zero byte) are skipped, as RouterOS does.
     pub fn next_sentence(&mut self) -> Result<Option<Sentence>, CodecError> {
+        Ok(self.next_raw()?.map(|raw| raw.to_sentence()))
+    }
+
+    /// As [`Decoder::next_sentence`], but the sentence is lent from the buffer: nothing is
+    /// allocated. It stays valid until the decoder is used again.
+    pub fn next_raw(&mut self) -> Result<Option<RawSentence<'_>>, CodecError> {
         loop {
-            let Some((len, prefix)) = decode_length(&self.buf[self.pos..])? else {
+            let at = self.pos + self.scanned;
+            let Some((len, prefix)) = decode_length(&self.buf[at..])? else {
                 self.compact();
                 return Ok(None);
             };
@@ -198,31 +296,32 @@ impl Decoder {
             }
             let len = len as usize;
             if len == 0 {
-                self.pos += prefix;
+                let (start, count) = (self.pos, self.scanned_words);
+                self.pos = at + prefix;
+                self.scanned = 0;
+                self.scanned_words = 0;
                 self.sentence_bytes = 0;
-                if self.words.is_empty() {
+                if count == 0 {
                     continue;
                 }
-                // The next sentence likely has as many words: one allocation, not a growth.
-                let capacity = self.words.len();
-                let words = std::mem::replace(&mut self.words, Vec::with_capacity(capacity));
-                return Ok(Some(Sentence::new(words)));
+                return Ok(Some(RawSentence {
+                    wire: &self.buf[start..at],
+                    count,
+                }));
             }
-            if self.words.len() >= MAX_SENTENCE_WORDS {
+            if self.scanned_words >= MAX_SENTENCE_WORDS {
                 return Err(CodecError::TooManyWords);
             }
             if self.sentence_bytes + len > MAX_SENTENCE_BYTES {
                 return Err(CodecError::SentenceTooLarge);
             }
-            let available = self.buf.len() - self.pos - prefix;
-            if available < len {
+            if self.buf.len() - at - prefix < len {
                 self.compact();
                 return Ok(None);
             }
-            let start = self.pos + prefix;
-            self.words.push(self.buf[start..start + len].to_vec());
+            self.scanned += prefix + len;
+            self.scanned_words += 1;
             self.sentence_bytes += len;
-            self.pos = start + len;
         }
     }
 
@@ -343,6 +442,45 @@ mod tests {
             );
             assert_eq!(decoder.next_sentence(), Ok(None));
         }
+    }
+
+    #[test]
+    fn raw_sentences_lend_their_words_and_reads_go_straight_in() {
+        let a = Sentence::from_strs(&["!re", "=name=x", ".tag=4"]);
+        let mut bytes = a.to_bytes();
+        bytes.extend(Sentence::from_strs(&["!done"]).to_bytes());
+        let mut decoder = Decoder::new();
+        let mut at = 0;
+        let mut got = Vec::new();
+        while at < bytes.len() {
+            // Three bytes per "read", into the decoder's own buffer.
+            let n = decoder
+                .feed_with(|room| {
+                    let n = room.len().min(3).min(bytes.len() - at);
+                    room[..n].copy_from_slice(&bytes[at..at + n]);
+                    Ok::<usize, ()>(n)
+                })
+                .unwrap();
+            at += n;
+            while let Some(raw) = decoder.next_raw().unwrap() {
+                let mut wire = Vec::new();
+                raw.encode_into(&mut wire);
+                got.push((
+                    raw.first().to_vec(),
+                    raw.words().count(),
+                    raw.to_sentence(),
+                    wire,
+                ));
+            }
+        }
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].0, b"!re");
+        assert_eq!(got[0].1, 3);
+        assert_eq!(got[0].2, a);
+        assert_eq!(got[0].3, a.to_bytes());
+        assert_eq!(got[1].0, b"!done");
+        decoder.shrink_idle(0);
+        assert_eq!(decoder.buffered(), 0);
     }
 
     #[test]

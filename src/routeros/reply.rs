@@ -3,8 +3,10 @@
 //! Parsing never fails: unknown reply words and words without `=` are kept aside so the
 //! client can log and skip them while reading on to the command's `!done`.
 
-use super::codec::{Sentence, Word};
+use super::codec::{RawSentence, Sentence, Word};
 use super::text;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
 
 /// The first word of a reply sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +121,50 @@ fn kind_of(first: &[u8]) -> ReplyKind {
     }
 }
 
+/// A 64-bit hash of a print's `!re` rows, read from the decoder's buffer without copying a
+/// word: two prints fingerprint alike when their rows hold the same attributes in the same
+/// order, leaving out `.tag` and the attributes named in `skip` (e.g. a ticking `uptime`).
+pub struct RowsFingerprint {
+    hasher: DefaultHasher,
+    skip: &'static [&'static str],
+    rows: usize,
+}
+
+impl RowsFingerprint {
+    pub fn new(skip: &'static [&'static str]) -> Self {
+        RowsFingerprint {
+            hasher: DefaultHasher::new(),
+            skip,
+            rows: 0,
+        }
+    }
+
+    /// Adds one row (a `!re` sentence; its first word is not hashed).
+    pub fn add_row(&mut self, row: &RawSentence<'_>) {
+        for word in row.words().skip(1) {
+            if word.starts_with(b".tag=") {
+                continue;
+            }
+            if let Some((name, _)) = split_attribute(word) {
+                if self.skip.iter().any(|s| s.as_bytes() == name) {
+                    continue;
+                }
+            }
+            word.hash(&mut self.hasher);
+        }
+        // Row boundary, so words cannot shift between rows unnoticed.
+        0xffu8.hash(&mut self.hasher);
+        self.rows += 1;
+    }
+
+    /// The fingerprint of the rows added so far (their count included).
+    pub fn finish(&self) -> u64 {
+        let mut hasher = self.hasher.clone();
+        self.rows.hash(&mut hasher);
+        hasher.finish()
+    }
+}
+
 /// Splits `=name=value` on the first `=` after the leading one.
 pub fn split_attribute(word: &[u8]) -> Option<(&[u8], &[u8])> {
     let rest = word.strip_prefix(b"=")?;
@@ -145,6 +191,35 @@ mod tests {
             assert_eq!(a.attributes, b.attributes);
             assert_eq!(a.other_words, b.other_words);
         }
+    }
+
+    fn print_of(rows: &[&[&str]]) -> u64 {
+        let mut bytes = Vec::new();
+        for row in rows {
+            Sentence::from_strs(row).encode_into(&mut bytes);
+        }
+        let mut decoder = crate::routeros::Decoder::new();
+        decoder.feed(&bytes);
+        let mut print = RowsFingerprint::new(&["uptime"]);
+        while let Some(raw) = decoder.next_raw().unwrap() {
+            print.add_row(&raw);
+        }
+        print.finish()
+    }
+
+    #[test]
+    fn rows_fingerprint_ignores_tags_and_skipped_words_but_not_row_boundaries() {
+        let first = print_of(&[&["!re", ".tag=1", "=name=alice", "=uptime=1s"]]);
+        assert_eq!(
+            first,
+            print_of(&[&["!re", ".tag=2", "=name=alice", "=uptime=9s"]])
+        );
+        assert_ne!(first, print_of(&[&["!re", "=name=bob", "=uptime=1s"]]));
+        assert_ne!(
+            print_of(&[&["!re", "=name=a"], &["!re", "=name=b"]]),
+            print_of(&[&["!re", "=name=a", "=name=b"], &["!re"]])
+        );
+        assert_ne!(print_of(&[]), print_of(&[&["!re"]]));
     }
 
     #[test]
