@@ -138,6 +138,34 @@ fn hammer(engine: &Arc<TestEngine>, callers: usize, calls: usize, routers: u64) 
 }
 
 #[test]
+fn a_panic_in_tiny_http_counts_as_a_dead_accept_loop_and_is_healed() {
+    // tiny_http's accept thread dies by a panic when it cannot clone an accepted stream or
+    // start a connection thread; no error reaches a worker. The panic hook takes any panic
+    // in tiny_http (or a failed thread spawn) as such a death. In-process engines of other
+    // tests may rebuild too, which is harmless.
+    let _watchdog = Watchdog::new("tiny_http_panic", Duration::from_secs(60));
+    let sim = simulator(1, 5);
+    let engine = TestEngine::start(router_configs(&sim), fast_settings());
+    engine.wait_online(1, Duration::from_secs(10));
+    let before = engine.edge_heals();
+    let panicked = std::thread::spawn(|| panic!("failed to spawn thread: a test's stand-in"));
+    assert!(panicked.join().is_err());
+    let started = Instant::now();
+    while engine.edge_heals() == before && started.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(engine.edge_heals() > before, "no rebuild after the panic");
+    assert_eq!(engine.get("/api/v1/health").status, 200);
+    // A panic elsewhere is not taken for one.
+    let heals = engine.edge_heals();
+    assert!(std::thread::spawn(|| panic!("an unrelated panic"))
+        .join()
+        .is_err());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(engine.edge_heals(), heals);
+}
+
+#[test]
 fn sixty_four_callers_over_three_fast_routers_are_all_answered_200() {
     let _watchdog = Watchdog::new("admission_64", Duration::from_secs(90));
     let sim = simulator(3, 10);

@@ -24,10 +24,13 @@ impl BacklogWatch {
     pub fn open(listener: &TcpListener) -> Option<BacklogWatch> {
         let link = std::fs::read_link(format!("/proc/self/fd/{}", listener.as_raw_fd())).ok()?;
         let inode = socket_inode(link.to_str()?)?;
-        let tables: Vec<File> = ["/proc/self/net/tcp", "/proc/self/net/tcp6"]
-            .iter()
-            .filter_map(|path| File::open(path).ok())
-            .collect();
+        // An IPv4 socket is listed in `tcp`, an IPv6 one (also dual-stack) in `tcp6`.
+        let table = if listener.local_addr().ok()?.is_ipv4() {
+            "/proc/self/net/tcp"
+        } else {
+            "/proc/self/net/tcp6"
+        };
+        let tables: Vec<File> = File::open(table).into_iter().collect();
         let mut watch = BacklogWatch {
             inode,
             tables,

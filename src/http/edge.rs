@@ -4,7 +4,8 @@
 //! tiny_http's accept thread exits on the first `accept` error (e.g. `EMFILE` under a
 //! connection spike), or panics without a word (cloning an accepted stream fails), and never
 //! comes back. The edge keeps a duplicate of the listening socket; when a worker sees that
-//! error, or connections stay in the accept queue (`BacklogWatch`), the edge logs it once
+//! error, a panic hook sees tiny_http panic, or connections stay in the accept queue
+//! (`BacklogWatch`, a slow safety net), the edge logs it once
 //! and builds a new
 //! `tiny_http::Server` on the same socket as soon as a descriptor is free again (checked
 //! every 100 ms). Servers of earlier generations are kept and drained, because their
@@ -16,7 +17,7 @@ use crate::http::error::ApiError;
 use socket2::{SockRef, TcpKeepalive};
 use std::net::{Shutdown, SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -28,14 +29,21 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 pub const KEEPALIVE_PROBES: u32 = 5;
 /// How long a worker waits on the current server before looking at older generations.
 const POLL: Duration = Duration::from_millis(50);
+/// How long an idle worker waits on the current server when no older one is draining. Long,
+/// so a quiet engine's workers do not wake 20 times a second each; a rebuild and shutdown
+/// wake them at once (`tiny_http::Server::unblock`).
+const IDLE_POLL: Duration = Duration::from_secs(1);
 /// Earlier servers kept for draining; beyond this the oldest is let go.
 const MAX_OLD_GENERATIONS: usize = 16;
 /// How long a rebuilt server must keep accepting before the edge counts as accepting again
 /// (under a descriptor spike a new server can die within milliseconds, over and over).
-/// Longer than it takes `BacklogWatch` to notice an accept thread that died silently.
+/// How long a rebuilt server must have kept accepting (a server rebuilt into a descriptor
+/// spike dies within milliseconds, its accept thread's panic reported at once).
 const SETTLE: Duration = Duration::from_millis(1200);
-/// How often the supervisor looks at the accept queue.
-const BACKLOG_LOOK: Duration = Duration::from_millis(400);
+/// How often the supervisor looks at the accept queue. A safety net only: a look reads the
+/// kernel's whole TCP table (~0.4 ms per thousand sockets), and the known silent death, a
+/// panic, is reported at once by the panic hook (`watch_tiny_http_panics`).
+const BACKLOG_LOOK: Duration = Duration::from_secs(5);
 /// Looks in a row finding connections waiting before the accept loop counts as dead.
 const BACKLOG_STUCK_LOOKS: u32 = 2;
 /// First wait between rebuilds whose servers died before settling; doubled up to
@@ -98,6 +106,8 @@ struct Edge {
     /// Set when shutdown has drained: workers exit.
     done: AtomicBool,
     heals: AtomicU64,
+    /// Worker threads, each woken by one `unblock` when a server is retired or at shutdown.
+    workers: AtomicUsize,
 }
 
 impl Edge {
@@ -147,6 +157,10 @@ impl Edge {
             server: Arc::new(server),
         });
         drop(current);
+        // Workers waiting on the retired server look at the new one now.
+        for _ in 0..self.workers.load(Ordering::SeqCst) {
+            retired.unblock();
+        }
         let evicted = {
             let mut old = self.old.write().unwrap_or_else(|p| p.into_inner());
             old.push(retired);
@@ -207,7 +221,7 @@ impl Edge {
                 let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
                 let (mut failed, _) = self
                     .wake
-                    .wait_timeout(failed, BACKLOG_LOOK / 2)
+                    .wait_timeout(failed, Duration::from_millis(200))
                     .unwrap_or_else(|p| p.into_inner());
                 let failure = failed.take();
                 if failure.is_some() {
@@ -278,6 +292,48 @@ impl Edge {
     }
 }
 
+/// Edges to tell when a thread of tiny_http panics.
+static PANIC_WATCH: OnceLock<Mutex<Vec<Weak<Edge>>>> = OnceLock::new();
+
+/// Installs (once per process) a panic hook that reports a panic in tiny_http's code — its
+/// accept thread unwraps `try_clone` of every accepted stream, so `EMFILE` there kills it
+/// without an error reaching any worker — as a failure of every live edge's current server.
+/// The hook first runs the previous one, so the panic is still printed. Rebuilding an edge
+/// whose accept thread was not the one that died costs a server and is harmless.
+fn watch_tiny_http_panics(edge: &Arc<Edge>) {
+    let edges = PANIC_WATCH.get_or_init(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            previous(info);
+            let in_tiny_http = info
+                .location()
+                .is_some_and(|at| at.file().contains("tiny_http"));
+            let message = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let thread_spawn = message.contains("failed to spawn thread");
+            if !(in_tiny_http || thread_spawn) {
+                return;
+            }
+            let Some(edges) = PANIC_WATCH.get() else {
+                return;
+            };
+            let edges = edges.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            for edge in edges.iter().filter_map(Weak::upgrade) {
+                let number = edge.current().number;
+                edge.report_failure(number, format!("a tiny_http thread panicked: {message}"));
+            }
+        }));
+        Mutex::new(Vec::new())
+    });
+    let mut edges = edges.lock().unwrap_or_else(|p| p.into_inner());
+    edges.retain(|e| e.strong_count() > 0);
+    edges.push(Arc::downgrade(edge));
+}
+
 /// Lets an evicted server go on a thread of its own. tiny_http's `Drop` wakes its accept
 /// thread by connecting to the listening socket, a blocking connect: while the backlog is full
 /// and nothing accepts (exactly when the edge heals) that connect waits for the kernel's SYN
@@ -301,6 +357,11 @@ impl EdgeProbe {
     /// As `HttpServer::accepting`.
     pub fn accepting(&self) -> bool {
         self.0.accepting()
+    }
+
+    /// As `HttpServer::heals`.
+    pub fn heals(&self) -> u64 {
+        self.0.heals.load(Ordering::SeqCst)
     }
 }
 
@@ -349,7 +410,9 @@ impl HttpServer {
             stopping: AtomicBool::new(false),
             done: AtomicBool::new(false),
             heals: AtomicU64::new(0),
+            workers: AtomicUsize::new(0),
         });
+        watch_tiny_http_panics(&edge);
         let cannot_start = |e: std::io::Error| {
             std::io::Error::new(e.kind(), format!("cannot start HTTP thread: {e}"))
         };
@@ -363,6 +426,7 @@ impl HttpServer {
         let in_flight = Arc::new(AtomicUsize::new(0));
         let next_id = Arc::new(AtomicU64::new(1));
         let total = threads.max(1) + state.fleet.settings().max_waiters_total;
+        edge.workers.store(total, Ordering::SeqCst);
         let mut handles = Vec::with_capacity(total);
         for n in 0..total {
             let edge = Arc::clone(&edge);
@@ -447,6 +511,10 @@ impl HttpServer {
         // connections a moment, then let the workers go.
         std::thread::sleep(POLL * 2);
         self.edge.done.store(true, Ordering::SeqCst);
+        let current = self.edge.current();
+        for _ in 0..self.threads.len() {
+            current.server.unblock();
+        }
         let deadline = (started + bound).max(Instant::now() + POLL * 2);
         for thread in self.threads.drain(..) {
             while !thread.is_finished() && Instant::now() < deadline {
@@ -477,13 +545,15 @@ fn worker(edge: &Edge, state: &AppState, in_flight: &AtomicUsize, next_id: &Atom
         in_flight.fetch_sub(1, Ordering::SeqCst);
     };
     loop {
-        for server in edge.old() {
+        let old = edge.old();
+        for server in &old {
             while let Ok(Some(request)) = server.try_recv() {
                 handle(request);
             }
         }
+        let wait = if old.is_empty() { IDLE_POLL } else { POLL };
         let generation = edge.current();
-        match generation.server.recv_timeout(POLL) {
+        match generation.server.recv_timeout(wait) {
             Ok(Some(request)) => handle(request),
             Ok(None) => {}
             Err(e) => {

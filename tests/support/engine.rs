@@ -276,6 +276,14 @@ impl TestEngine {
         }
     }
 
+    /// How many times the HTTP edge rebuilt its server after the accept loop died.
+    pub fn edge_heals(&self) -> u64 {
+        self.engine
+            .as_ref()
+            .and_then(Engine::edge_probe)
+            .map_or(0, |probe| probe.heals())
+    }
+
     pub fn get(&self, path: &str) -> Answer {
         self.call("GET", path, Some(KEY), None)
     }
