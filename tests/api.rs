@@ -631,3 +631,90 @@ fn changes_show_in_the_cached_lists_without_waiting_for_a_poll() {
     );
     assert_eq!(listed("fresh-user"), json!([]));
 }
+
+/// Reads one HTTP/1.1 answer with `Content-Length` from `stream`: (head, body).
+fn read_answer(
+    stream: &mut std::io::BufReader<std::net::TcpStream>,
+    head_only: bool,
+) -> (String, Vec<u8>) {
+    use std::io::{BufRead, Read};
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        stream.read_line(&mut line).expect("a head line");
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("Content-Length");
+    let mut body = vec![0; if head_only { 0 } else { length }];
+    stream.read_exact(&mut body).expect("the whole body");
+    (head, body)
+}
+
+#[test]
+fn large_bodies_are_whole_and_keep_the_connection() {
+    use std::io::Write;
+    // 2 routers, 1 200 users: /monitoring/targets is well over the 64 KiB from which the
+    // edge writes bodies itself instead of through tiny_http.
+    let (_sim, engine) = engine_with_sim(1200);
+    let addr = engine.base.trim_start_matches("http://").to_owned();
+    let socket = std::net::TcpStream::connect(&addr).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut writer = socket.try_clone().unwrap();
+    let mut reader = std::io::BufReader::new(socket);
+    let ask = |writer: &mut std::net::TcpStream, method: &str, path: &str| {
+        write!(
+            writer,
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nX-App-Key: {KEY}\r\n\r\n"
+        )
+        .unwrap();
+    };
+    // Two large answers, a HEAD and a small one, all on one kept-alive connection.
+    ask(&mut writer, "GET", "/api/v1/monitoring/targets");
+    let (head, body) = read_answer(&mut reader, false);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(head.contains("Content-Type: application/json"), "{head}");
+    assert!(head.contains("X-Request-Id: "), "{head}");
+    assert!(body.len() >= 64 * 1024, "{} bytes", body.len());
+    let targets: Value = serde_json::from_slice(&body).expect("whole JSON");
+    let count = targets.as_array().map(Vec::len).unwrap_or(0);
+    assert!(count > 0);
+    ask(&mut writer, "HEAD", "/api/v1/monitoring/targets");
+    let (head_again, nothing) = read_answer(&mut reader, true);
+    assert!(
+        head_again.contains(&format!("Content-Length: {}", body.len())),
+        "{head_again}"
+    );
+    assert!(nothing.is_empty());
+    ask(&mut writer, "GET", "/api/v1/monitoring/targets");
+    let (_, again) = read_answer(&mut reader, false);
+    assert_eq!(again.len(), body.len());
+    ask(&mut writer, "GET", "/api/v1/routers");
+    let (small_head, small) = read_answer(&mut reader, false);
+    assert!(small_head.starts_with("HTTP/1.1 200 OK\r\n"));
+    let routers: Value = serde_json::from_slice(&small).expect("routers JSON");
+    assert_eq!(routers.as_array().map(Vec::len), Some(2));
+    // Asked to close: the answer comes whole, then the connection ends.
+    write!(
+        writer,
+        "GET /api/v1/monitoring/targets HTTP/1.1\r\nHost: x\r\nX-App-Key: {KEY}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let (_, last) = read_answer(&mut reader, false);
+    assert_eq!(last.len(), body.len());
+    let mut rest = Vec::new();
+    use std::io::Read;
+    assert_eq!(
+        reader.read_to_end(&mut rest).unwrap(),
+        0,
+        "closed after the answer"
+    );
+}

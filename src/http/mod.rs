@@ -14,6 +14,7 @@ pub mod dto;
 pub mod edge;
 pub mod error;
 pub mod handlers;
+mod large;
 pub mod request;
 pub mod routes;
 pub mod targets;
@@ -386,34 +387,67 @@ fn write_response(
     request_id: u64,
     cors_origin: Option<&str>,
 ) {
+    if response.body.len() >= large::LARGE_BODY {
+        return write_large(request, response, request_id, cors_origin);
+    }
+    let id = request_id.to_string();
+    let headers: Vec<tiny_http::Header> = common_headers(&response, &id, cors_origin)
+        .into_iter()
+        .filter_map(|(name, value)| {
+            tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
+        })
+        .collect();
     // A shared body is written from the cache's bytes, not copied into the response.
     let length = response.body.len();
-    let mut out = tiny_http::Response::new(
+    let out = tiny_http::Response::new(
         response.status.into(),
-        Vec::new(),
+        headers,
         std::io::Cursor::new(response.body),
         Some(length),
         None,
     );
-    let mut add = |name: &str, value: &str| {
-        if let Ok(header) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            out.add_header(header);
-        }
-    };
-    add("Content-Type", response.content_type);
-    add("X-Request-Id", &request_id.to_string());
+    if let Err(e) = request.respond(out) {
+        log::debug!("req={request_id}: client went away before the answer: {e}");
+    }
+}
+
+/// The headers every answer carries besides its own.
+fn common_headers<'a>(
+    response: &'a ApiResponse,
+    request_id: &'a str,
+    cors_origin: Option<&'a str>,
+) -> Vec<(&'a str, &'a str)> {
+    let mut headers = vec![
+        ("Content-Type", response.content_type),
+        ("X-Request-Id", request_id),
+    ];
     if let Some(origin) = cors_origin {
-        add("Access-Control-Allow-Origin", origin);
-        add(
+        headers.push(("Access-Control-Allow-Origin", origin));
+        headers.push((
             "Access-Control-Expose-Headers",
             "X-Total-Count, Link, Idempotent-Replayed, X-Request-Id",
-        );
-        add("Vary", "Origin");
+        ));
+        headers.push(("Vary", "Origin"));
     }
-    for (name, value) in &response.headers {
-        add(name, value);
-    }
-    if let Err(e) = request.respond(out) {
+    headers.extend(response.headers.iter().map(|(n, v)| (*n, v.as_str())));
+    headers
+}
+
+/// A large body in one write to the socket (see `large`), not in tiny_http's 8 KiB pieces.
+fn write_large(
+    request: tiny_http::Request,
+    response: ApiResponse,
+    request_id: u64,
+    cors_origin: Option<&str>,
+) {
+    let id = request_id.to_string();
+    let head = large::head(
+        response.status,
+        &common_headers(&response, &id, cors_origin),
+        response.body.len(),
+    );
+    let body = (*request.method() != tiny_http::Method::Head).then_some(&response.body[..]);
+    if let Err(e) = large::write_all(request.into_writer(), &head, body) {
         log::debug!("req={request_id}: client went away before the answer: {e}");
     }
 }
