@@ -2,6 +2,7 @@
 //! what tiny_http cannot withstand alone, nginx absorbs (issue 12, Build 5).
 
 use crate::support::engine::Watchdog;
+use crate::support::nginx_conf::on_loopback;
 use crate::support::process::{free_port, spawn_and_read, ChildGuard, BIN};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -10,7 +11,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const NGINX: &str = "/usr/sbin/nginx";
-const SHIPPED: &str = include_str!("../systemd/nginx-net-engine.conf");
 
 fn nginx_available() -> bool {
     if Path::new(NGINX).exists() {
@@ -66,21 +66,7 @@ fn start_front(engine: SocketAddr) -> Front {
         .expect("openssl runs");
     assert!(made.status.success(), "{made:?}");
     let (tls_port, plain_port) = (free_port(), free_port());
-    let server = SHIPPED
-        .replace("server 127.0.0.1:8080;", &format!("server {engine};"))
-        .replace(
-            "listen 443 ssl;",
-            &format!("listen 127.0.0.1:{tls_port} ssl;\n    listen 127.0.0.1:{plain_port};"),
-        )
-        .replace("listen [::]:443 ssl;", "")
-        .replace(
-            "/etc/ssl/net-engine/fullchain.pem",
-            &cert.display().to_string(),
-        )
-        .replace(
-            "/etc/ssl/net-engine/privkey.pem",
-            &key.display().to_string(),
-        );
+    let server = on_loopback(engine, tls_port, plain_port, &cert, &key);
     assert!(
         server.contains(&format!("server {engine};")),
         "upstream rewritten"

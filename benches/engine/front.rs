@@ -14,7 +14,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const SHIPPED: &str = include_str!("../../systemd/nginx-net-engine.conf");
+// The tests' own helper; the test suite compiles this benchmark too (tests/bench_smoke.rs),
+// where the file is then loaded twice.
+#[allow(clippy::duplicate_mod)]
+#[path = "../../tests/support/nginx_conf.rs"]
+mod nginx_conf;
+use nginx_conf::on_loopback;
 
 /// One idle-socket measurement.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -210,21 +215,7 @@ fn start_front(binary: &Path, engine: SocketAddr) -> BenchResult<Front> {
         return Err(BenchError("openssl could not make a certificate".into()));
     }
     let (tls_port, plain_port) = (super::harness::free_port()?, super::harness::free_port()?);
-    let server = SHIPPED
-        .replace("server 127.0.0.1:8080;", &format!("server {engine};"))
-        .replace(
-            "listen 443 ssl;",
-            &format!("listen 127.0.0.1:{tls_port} ssl;\n    listen 127.0.0.1:{plain_port};"),
-        )
-        .replace("listen [::]:443 ssl;", "")
-        .replace(
-            "/etc/ssl/net-engine/fullchain.pem",
-            &cert.display().to_string(),
-        )
-        .replace(
-            "/etc/ssl/net-engine/privkey.pem",
-            &key.display().to_string(),
-        )
+    let server = on_loopback(engine, tls_port, plain_port, &cert, &key)
         // One client address here: lift the per-client limit for the idle-socket count.
         .replace("limit_conn net_engine_per_client 64;", "");
     let d = dir.display();

@@ -208,6 +208,16 @@ impl RouterHandle {
         &self.load
     }
 
+    /// A waiter's place in this router's and the fleet's budget; `None` when either is spent.
+    fn waiter_slot(&self) -> Option<WaiterSlot<'_>> {
+        WaiterSlot::take(
+            &self.waiters,
+            self.max_waiters,
+            &self.waiters_total,
+            self.max_waiters_total,
+        )
+    }
+
     fn released(&self) -> bool {
         matches!(self.released.try_recv(), Err(TryRecvError::Disconnected))
     }
@@ -259,12 +269,7 @@ impl RouterHandle {
         }
         // Every waiter holds an HTTP thread; the limits (one router's share, all routers'
         // budget) are what the HTTP pool is sized from, so other work always has threads.
-        let Some(_slot) = WaiterSlot::take(
-            &self.waiters,
-            self.max_waiters,
-            &self.waiters_total,
-            self.max_waiters_total,
-        ) else {
+        let Some(_slot) = self.waiter_slot() else {
             return Err(failed(FleetError::QueueFull));
         };
         let (reply, answer) = bounded(1);
@@ -318,12 +323,7 @@ impl RouterHandle {
         if self.released() {
             return Err(Self::stopping());
         }
-        let Some(_slot) = WaiterSlot::take(
-            &self.waiters,
-            self.max_waiters,
-            &self.waiters_total,
-            self.max_waiters_total,
-        ) else {
+        let Some(_slot) = self.waiter_slot() else {
             return Err(FleetError::QueueFull);
         };
         let (reply, answer) = bounded(1);
@@ -372,12 +372,7 @@ impl RouterHandle {
             deadline,
             |wait| {
                 // A follower holds an HTTP thread like any waiter, within the same budget.
-                let Some(_slot) = WaiterSlot::take(
-                    &self.waiters,
-                    self.max_waiters,
-                    &self.waiters_total,
-                    self.max_waiters_total,
-                ) else {
+                let Some(_slot) = self.waiter_slot() else {
                     return Err(FleetError::QueueFull);
                 };
                 wait()

@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod engine;
 pub mod mysql;
+pub mod nginx_conf;
 pub mod openapi;
 pub mod ops;
 pub mod process;
