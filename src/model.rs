@@ -1,6 +1,9 @@
 //! Plain data shared by every layer: router identity and configuration, and the typed rows
 //! read from a router. No I/O, no threads. Text fields are already decoded (see `routeros::text`).
 
+/// Short text stored inline (up to 24 bytes) instead of on the heap: the text fields of the
+/// rows a fleet keeps per router (sessions, secrets, address lists).
+pub use compact_str::CompactString;
 use std::fmt;
 
 /// A router's id in the registry (the `routers.id` column).
@@ -61,28 +64,28 @@ pub struct Identity {
 /// One row of `/ppp/active`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ActiveSession {
-    pub id: String,
-    pub name: String,
-    pub service: String,
-    pub caller_id: String,
-    pub address: String,
-    pub uptime: String,
-    pub session_id: String,
+    pub id: CompactString,
+    pub name: CompactString,
+    pub service: CompactString,
+    pub caller_id: CompactString,
+    pub address: CompactString,
+    pub uptime: CompactString,
+    pub session_id: CompactString,
 }
 
 /// One row of `/ppp/secret`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Secret {
-    pub id: String,
-    pub name: String,
-    pub service: String,
-    pub profile: String,
-    pub local_address: String,
-    pub remote_address: String,
+    pub id: CompactString,
+    pub name: CompactString,
+    pub service: CompactString,
+    pub profile: CompactString,
+    pub local_address: CompactString,
+    pub remote_address: CompactString,
     pub disabled: bool,
-    pub comment: String,
-    pub last_logged_out: String,
-    pub last_disconnect_reason: String,
+    pub comment: CompactString,
+    pub last_logged_out: CompactString,
+    pub last_disconnect_reason: CompactString,
 }
 
 /// One row of `/ppp/profile`.
@@ -122,10 +125,10 @@ pub struct InterfaceTraffic {
 /// One `/ip/firewall/address-list` row.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AddressListEntry {
-    pub id: String,
-    pub list: String,
-    pub address: String,
-    pub comment: String,
+    pub id: CompactString,
+    pub list: CompactString,
+    pub address: CompactString,
+    pub comment: CompactString,
     pub dynamic: bool,
     pub disabled: bool,
 }

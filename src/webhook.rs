@@ -213,7 +213,7 @@ pub fn session_data(session: &ActiveSession) -> serde_json::Value {
         }
     };
     serde_json::json!({
-        "name": session.name,
+        "name": session.name.as_str(),
         "address": optional(&session.address),
         "caller_id": optional(&session.caller_id),
         "service": optional(&session.service),

@@ -50,7 +50,7 @@ fn plain_login_and_every_typed_read() {
         client
             .secret_named("alice", soon())
             .unwrap()
-            .map(|s| s.name),
+            .map(|s| s.name.to_string()),
         Some("alice".to_owned())
     );
     assert_eq!(client.secret_named("nobody-here", soon()).unwrap(), None);
@@ -338,7 +338,7 @@ fn latin1_comments_read_as_unicode_and_write_back_byte_exact() {
     assert_eq!(alice.comment, "Café Ñandú");
     // Writing back the text we read stores exactly the bytes the router had.
     let changes = SecretChanges {
-        comment: Some(alice.comment.clone()),
+        comment: Some(alice.comment.to_string()),
         ..SecretChanges::default()
     };
     client.set_secret(&alice.id, &changes, soon()).unwrap();

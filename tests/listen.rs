@@ -109,7 +109,7 @@ fn isolation_entries(addr: std::net::SocketAddr) -> Vec<(String, String, bool)> 
         .address_list_entries("ISOLATED", deadline)
         .unwrap()
         .into_iter()
-        .map(|e| (e.address, e.comment, e.disabled))
+        .map(|e| (e.address.into(), e.comment.into(), e.disabled))
         .collect()
 }
 

@@ -463,19 +463,19 @@ fn load_routers_returns_enabled_rows_only() {
 
 fn secret(index: usize) -> Secret {
     Secret {
-        id: format!("*{index:X}"),
+        id: format!("*{index:X}").into(),
         name: match index {
-            0 => "Alice".to_owned(),
-            1 => "alice".to_owned(), // a different customer: names are case-sensitive
-            2 => "josé.ñandú".to_owned(),
-            _ => format!("user{index:04}"),
+            0 => "Alice".into(),
+            1 => "alice".into(), // a different customer: names are case-sensitive
+            2 => "josé.ñandú".into(),
+            _ => format!("user{index:04}").into(),
         },
         service: "pppoe".into(),
-        profile: format!("{}M", [10, 20, 50][index % 3]),
+        profile: format!("{}M", [10, 20, 50][index % 3]).into(),
         remote_address: if index.is_multiple_of(4) {
-            format!("10.10.{}.{}", index / 250, index % 250 + 1)
+            format!("10.10.{}.{}", index / 250, index % 250 + 1).into()
         } else {
-            String::new()
+            Default::default()
         },
         disabled: index % 10 == 7,
         ..Secret::default()
@@ -498,9 +498,9 @@ fn user_rows(conn: &mut ::mysql::Conn, router: u64) -> Vec<UserRowCheck> {
 
 fn expected_row(secret: &Secret, seen: bool, deleted: bool) -> UserRowCheck {
     (
-        secret.name.clone(),
-        Some(secret.profile.clone()),
-        (!secret.remote_address.is_empty()).then(|| secret.remote_address.clone()),
+        secret.name.to_string(),
+        Some(secret.profile.to_string()),
+        (!secret.remote_address.is_empty()).then(|| secret.remote_address.to_string()),
         if deleted || secret.disabled { 0 } else { 1 },
         seen,
         deleted,
@@ -522,7 +522,7 @@ fn sync_of_1000_secrets_is_batched_and_writes_the_right_rows() {
     let connected: Vec<String> = secrets
         .iter()
         .step_by(3)
-        .map(|s| s.name.clone())
+        .map(|s| s.name.to_string())
         .chain(["radius-only".to_owned()])
         .collect();
     let before = store.statements_issued();
@@ -597,7 +597,7 @@ fn sync_of_1000_secrets_is_batched_and_writes_the_right_rows() {
     // A secret that comes back is live again.
     next.push(secrets[7].clone());
     let counts = store
-        .sync_users(RouterId(router), &next, &[secrets[7].name.clone()])
+        .sync_users(RouterId(router), &next, &[secrets[7].name.to_string()])
         .unwrap();
     assert_eq!((counts.updated, counts.seen), (1, 1));
     let back = user_rows(&mut conn, router)
@@ -616,13 +616,13 @@ fn sync_skips_unstorable_names() {
     store.migrate().unwrap();
     let router = insert_router(&mut database.conn(), "r", "10.0.0.1", 8728, true);
     let mut secrets = vec![secret(10), secret(11)];
-    secrets[0].name = "x".repeat(101);
+    secrets[0].name = "x".repeat(101).into();
     secrets.push(Secret {
-        name: String::new(),
+        name: Default::default(),
         ..secret(12)
     });
     let mut long_profile = secret(13);
-    long_profile.profile = "p".repeat(300);
+    long_profile.profile = "p".repeat(300).into();
     secrets.push(long_profile);
     let counts = store.sync_users(RouterId(router), &secrets, &[]).unwrap();
     assert_eq!((counts.inserted, counts.skipped), (2, 2));
@@ -671,7 +671,7 @@ fn stopped_server_is_unavailable_then_work_resumes() {
     let job = |count: usize| UserSyncJob {
         router: RouterId(router),
         secrets: Arc::new(secrets[..count].to_vec()),
-        connected: vec![secrets[0].name.clone()],
+        connected: vec![secrets[0].name.to_string()],
     };
     let error = writer
         .sync_now(job(5), Duration::from_secs(10))

@@ -134,7 +134,7 @@ fn a_remembered_source_costs_one_command_and_a_stale_address_falls_back_live() {
             .sessions
             .iter()
             .find(|s| s.name == a)
-            .map(|s| s.address.clone()),
+            .map(|s| s.address.to_string()),
         Some(old.clone()),
         "the engine's cache is stale"
     );

@@ -121,7 +121,7 @@ fn read_traffic(client: &mut Client, memory: &mut TrafficMemory) -> BenchResult<
     traffic::detect(client, memory, USER, &session.address, deadline)
         .map_err(fail)?
         .ok_or_else(|| BenchError(format!("no traffic source for {USER}")))?;
-    Ok(session.address)
+    Ok(session.address.into())
 }
 
 /// The floor's work: one command, the remembered source at the known address.

@@ -104,8 +104,8 @@ struct Events(Mutex<Sender<(String, bool, Instant)>>);
 impl FleetObserver for Events {
     fn event(&self, event: FleetEvent) {
         let item = match event {
-            FleetEvent::SessionUp { session, .. } => (session.name, true, Instant::now()),
-            FleetEvent::SessionDown { session, .. } => (session.name, false, Instant::now()),
+            FleetEvent::SessionUp { session, .. } => (session.name.into(), true, Instant::now()),
+            FleetEvent::SessionDown { session, .. } => (session.name.into(), false, Instant::now()),
             _ => return,
         };
         if let Ok(sender) = self.0.lock() {

@@ -248,10 +248,16 @@ fn step(
     })
 }
 
-/// Heap bytes of a snapshot's session and secret lists: rows plus their strings' buffers
-/// (a shared string is counted where it is stored, so interned text counts once per row).
+/// Heap bytes of a snapshot's session and secret lists: rows plus the buffers of the strings
+/// too long to be stored inline.
 fn lists_bytes(snapshot: &net_engine::fleet::RouterSnapshot) -> usize {
-    let text = |s: &str| s.len();
+    let text = |s: &net_engine::model::CompactString| {
+        if s.is_heap_allocated() {
+            s.capacity()
+        } else {
+            0
+        }
+    };
     let sessions: usize = snapshot
         .sessions
         .iter()

@@ -22,7 +22,7 @@ use super::traffic::{self, TrafficMemory};
 use super::watch::LiveTraffic;
 use super::{isolation, FleetError, FleetEvent, FleetObserver, FleetSettings, ISOLATION_LIST};
 use super::{TrafficReading, TrafficSource};
-use crate::model::{utc_parts, ActiveSession, RouterConfig, Secret};
+use crate::model::{utc_parts, ActiveSession, CompactString, RouterConfig, Secret};
 use crate::rng::Rng;
 use crate::router::ops::{interface_traffic, session_change, Listing, SessionChange};
 use crate::router::{Client, RouterError, StreamEvent};
@@ -566,7 +566,7 @@ impl RouterActor {
                     if let Some(pos) = sessions.iter().position(|s| s.id == id) {
                         let session = sessions.remove(pos);
                         if !sessions.iter().any(|s| s.name == session.name) {
-                            ended.push(session.name.clone());
+                            ended.push(session.name.to_string());
                         }
                         events.push(FleetEvent::SessionDown {
                             router: self.config.id,
@@ -616,7 +616,7 @@ impl RouterActor {
                         fix.address
                     );
                     if let Some(entry) = entries.iter_mut().find(|e| e.id == fix.id) {
-                        entry.address = fix.address;
+                        entry.address = fix.address.into();
                         entry.disabled = fix.disabled;
                     }
                 }
@@ -1072,7 +1072,7 @@ impl RouterActor {
             .sessions
             .iter()
             .filter(|s| s.name == user && !s.id.is_empty())
-            .map(|s| s.id.clone())
+            .map(|s| s.id.to_string())
             .collect();
         if ids.is_empty() {
             return kick_user(client, user, deadline);
@@ -1160,7 +1160,7 @@ impl RouterActor {
                     .map_err(Failure::Router)?;
             }
             // Entries added by address before (untagged) go too, when the address is known.
-            let mut address = tagged.first().map(|e| e.address.clone());
+            let mut address = tagged.first().map(|e| e.address.to_string());
             let mut changed = !tagged.is_empty();
             if let Some(ip) = request
                 .ip
@@ -1247,10 +1247,10 @@ impl RouterActor {
                     Err(e) => return Err(Failure::Router(e)),
                 };
                 let entry = crate::model::AddressListEntry {
-                    id,
-                    list: request.list.clone(),
-                    address: address.clone(),
-                    comment,
+                    id: id.into(),
+                    list: request.list.as_str().into(),
+                    address: address.as_str().into(),
+                    comment: comment.into(),
                     dynamic: false,
                     disabled: false,
                 };
@@ -1277,7 +1277,7 @@ impl RouterActor {
                     IsolateOutcome { address, changed },
                     Box::new(move |entries| {
                         for e in entries.iter_mut().filter(|e| e.id == id) {
-                            e.address = at.clone();
+                            e.address = at.as_str().into();
                             e.disabled = false;
                         }
                     }),
@@ -1330,7 +1330,13 @@ fn add_entry(
 
 /// `update` over `old`, field by field: what the row left empty stays as it was.
 fn merge_session(old: &ActiveSession, update: ActiveSession) -> ActiveSession {
-    let pick = |new: String, old: &String| if new.is_empty() { old.clone() } else { new };
+    let pick = |new: CompactString, old: &CompactString| {
+        if new.is_empty() {
+            old.clone()
+        } else {
+            new
+        }
+    };
     ActiveSession {
         name: pick(update.name, &old.name),
         service: pick(update.service, &old.service),
@@ -1357,13 +1363,13 @@ fn user_address(client: &mut Client, user: &str, deadline: Instant) -> Result<St
         .into_iter()
         .find(|s| s.name == user && !s.address.is_empty())
     {
-        return Ok(session.address);
+        return Ok(session.address.into());
     }
     let secret = client
         .secret_named(user, deadline)
         .map_err(Failure::Router)?;
     match secret.filter(|s| s.name == user) {
-        Some(secret) if !secret.remote_address.is_empty() => Ok(secret.remote_address),
+        Some(secret) if !secret.remote_address.is_empty() => Ok(secret.remote_address.into()),
         Some(_) => Err(Failure::Fleet(FleetError::UserOffline(user.to_owned()))),
         None => Err(Failure::Fleet(FleetError::UserNotFound(user.to_owned()))),
     }

@@ -136,12 +136,12 @@ impl RouterIndex {
             let assigned = static_address(secret);
             users.push(UserEntry {
                 router_id: snapshot.id,
-                username: secret.name.clone(),
+                username: secret.name.to_string(),
                 has_secret: true,
                 online: session.is_some(),
                 ip: live.or(assigned).map(str::to_owned),
-                uptime: session.map(|s| s.uptime.clone()),
-                profile: secret.profile.clone(),
+                uptime: session.map(|s| s.uptime.to_string()),
+                profile: secret.profile.to_string(),
                 disabled: secret.disabled,
                 isolated: secret.disabled
                     || tagged.contains(secret.name.as_str())
@@ -150,12 +150,12 @@ impl RouterIndex {
                 service: if secret.service.is_empty() {
                     "any".into()
                 } else {
-                    secret.service.clone()
+                    secret.service.to_string()
                 },
                 caller_id: session
-                    .map(|s| s.caller_id.clone())
+                    .map(|s| s.caller_id.to_string())
                     .filter(|c| !c.is_empty()),
-                comment: secret.comment.clone(),
+                comment: secret.comment.to_string(),
             });
         }
         // Sessions without a local secret (e.g. RADIUS users), in the router's order.
@@ -167,16 +167,16 @@ impl RouterIndex {
             let live = Some(session.address.as_str()).filter(|a| !a.is_empty());
             users.push(UserEntry {
                 router_id: snapshot.id,
-                username: session.name.clone(),
+                username: session.name.to_string(),
                 has_secret: false,
                 online: true,
                 ip: live.map(str::to_owned),
-                uptime: Some(session.uptime.clone()),
+                uptime: Some(session.uptime.to_string()),
                 profile: String::new(),
                 disabled: false,
                 isolated: is_isolated(live) || tagged.contains(session.name.as_str()),
-                service: session.service.clone(),
-                caller_id: Some(session.caller_id.clone()).filter(|c| !c.is_empty()),
+                service: session.service.to_string(),
+                caller_id: Some(session.caller_id.to_string()).filter(|c| !c.is_empty()),
                 comment: String::new(),
             });
         }
@@ -187,12 +187,15 @@ impl RouterIndex {
             by_name.entry(user.username.clone()).or_insert(at);
         }
         for session in snapshot.sessions.iter().filter(|s| !s.address.is_empty()) {
-            if let Some(&at) = by_name.get(&session.name) {
-                live.entry(session.address.clone()).or_default().push(at);
+            if let Some(&at) = by_name.get(session.name.as_str()) {
+                live.entry(session.address.to_string())
+                    .or_default()
+                    .push(at);
             }
         }
         for secret in snapshot.secrets.iter() {
-            if let (Some(address), Some(&at)) = (static_address(secret), by_name.get(&secret.name))
+            if let (Some(address), Some(&at)) =
+                (static_address(secret), by_name.get(secret.name.as_str()))
             {
                 assigned.entry(address.to_owned()).or_default().push(at);
             }

@@ -69,7 +69,7 @@ pub fn cached_step(
         .iter()
         .find(|s| s.name == user && !s.address.is_empty())?
         .address
-        .clone();
+        .to_string();
     let mut tagged = entries
         .iter()
         .filter(|e| !e.dynamic && tagged_user(&e.comment) == Some(user));
@@ -87,12 +87,12 @@ pub fn cached_step(
     match (add, entry) {
         (true, None) => Some(CachedStep::Add { address }),
         (true, Some(entry)) => Some(CachedStep::Set {
-            id: entry.id.clone(),
+            id: entry.id.to_string(),
             changed: bare(&entry.address) != address || entry.disabled,
             address,
         }),
         (false, Some(entry)) => Some(CachedStep::Remove {
-            id: entry.id.clone(),
+            id: entry.id.to_string(),
             address: bare(&entry.address).to_owned(),
         }),
         (false, None) => None,
@@ -115,7 +115,7 @@ pub fn plan(entries: &[AddressListEntry], sessions: &[ActiveSession]) -> Vec<Fix
         match live.get(user) {
             Some(address) if bare(&entry.address) != *address || entry.disabled => {
                 fixes.push(Fix {
-                    id: entry.id.clone(),
+                    id: entry.id.to_string(),
                     user: user.to_owned(),
                     address: (*address).to_owned(),
                     disabled: false,
@@ -123,9 +123,9 @@ pub fn plan(entries: &[AddressListEntry], sessions: &[ActiveSession]) -> Vec<Fix
             }
             Some(_) => {}
             None if !entry.disabled => fixes.push(Fix {
-                id: entry.id.clone(),
+                id: entry.id.to_string(),
                 user: user.to_owned(),
-                address: entry.address.clone(),
+                address: entry.address.to_string(),
                 disabled: true,
             }),
             None => {}
@@ -151,7 +151,7 @@ mod tests {
 
     fn session(name: &str, address: &str) -> ActiveSession {
         ActiveSession {
-            id: format!("*{name}"),
+            id: compact_str::format_compact!("*{name}"),
             name: name.into(),
             address: address.into(),
             ..ActiveSession::default()

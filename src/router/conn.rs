@@ -21,6 +21,7 @@ use super::error::{from_io, RouterError, Trap};
 use crate::routeros::codec::RawSentence;
 use crate::routeros::reply::RowsFingerprint;
 use crate::routeros::{login, text, CommandBuilder, Decoder, Reply, ReplyKind, Sentence};
+use compact_str::CompactString;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -65,6 +66,11 @@ impl Record {
     /// Decoded text of `name`, empty when absent.
     pub fn text(&self, name: &str) -> String {
         self.get(name).map(text::decode).unwrap_or_default()
+    }
+
+    /// Decoded text of `name` as a [`CompactString`] (short text inline), empty when absent.
+    pub fn compact(&self, name: &str) -> CompactString {
+        self.get(name).map(text::decode_compact).unwrap_or_default()
     }
 
     /// Decoded text of `name`, `None` when absent.
@@ -171,11 +177,31 @@ impl Digest {
 pub enum Fingerprinted {
     /// The rows hash as before: none was copied out of the decoder.
     Same,
-    /// Different rows, parsed, with their fingerprint.
-    Changed {
-        records: Vec<Record>,
-        fingerprint: u64,
-    },
+    /// Different rows, still in wire form, with their fingerprint.
+    Changed { rows: HeldRows, fingerprint: u64 },
+}
+
+/// A changed print's rows as the decoder held them (wire form): parsed one row at a time,
+/// so no more than one row's words are copied out at once.
+#[derive(Debug)]
+pub struct HeldRows {
+    wire: Vec<u8>,
+    count: usize,
+}
+
+impl HeldRows {
+    /// Parses every row with `parse`, in order.
+    pub fn parse<T>(self, mut parse: impl FnMut(&Record) -> T) -> Vec<T> {
+        let mut out = Vec::with_capacity(self.count);
+        let mut rows = Decoder::from_bytes(self.wire);
+        while let Ok(Some(raw)) = rows.next_raw() {
+            let record = Record {
+                attributes: Reply::parse_owned(raw.to_sentence()).attributes,
+            };
+            out.push(parse(&record));
+        }
+        out
+    }
 }
 
 /// Decoder memory kept between commands; a larger reply's buffer is given back after it.
@@ -310,16 +336,11 @@ impl<S: Stream> Connection<S> {
         if last == Some(fingerprint) {
             return Ok(Fingerprinted::Same);
         }
-        let mut rows = Decoder::new();
-        rows.feed(&digest.held);
-        let mut records = Vec::new();
-        while let Ok(Some(sentence)) = rows.next_sentence() {
-            records.push(Record {
-                attributes: Reply::parse_owned(sentence).attributes,
-            });
-        }
         Ok(Fingerprinted::Changed {
-            records,
+            rows: HeldRows {
+                count: digest.print.rows(),
+                wire: digest.held,
+            },
             fingerprint,
         })
     }
@@ -763,15 +784,13 @@ mod tests {
             &["!done", ".tag=3"],
         ]);
         let print = || CommandBuilder::new("/ppp/active/print");
-        let Fingerprinted::Changed {
-            records,
-            fingerprint,
-        } = conn
+        let Fingerprinted::Changed { rows, fingerprint } = conn
             .run_fingerprinted(print(), &["uptime"], None, soon())
             .unwrap()
         else {
             panic!("a first print is parsed");
         };
+        let records = rows.parse(Record::clone);
         let names: Vec<String> = records.iter().map(|r| r.text("name")).collect();
         assert_eq!(names, ["a", "b"]);
         assert_eq!(records[0].text("uptime"), "1s");
@@ -779,12 +798,12 @@ mod tests {
             conn.run_fingerprinted(print(), &["uptime"], Some(fingerprint), soon()),
             Ok(Fingerprinted::Same)
         ));
-        let Ok(Fingerprinted::Changed { records, .. }) =
+        let Ok(Fingerprinted::Changed { rows, .. }) =
             conn.run_fingerprinted(print(), &["uptime"], Some(fingerprint), soon())
         else {
             panic!("a row fewer is a change");
         };
-        assert_eq!(records.len(), 1);
+        assert_eq!(rows.parse(Record::clone).len(), 1);
     }
 
     #[test]

@@ -25,11 +25,8 @@ pub enum Listing<T> {
 fn listing<T>(print: Fingerprinted, parse: fn(&Record) -> T) -> Listing<T> {
     match print {
         Fingerprinted::Same => Listing::Same,
-        Fingerprinted::Changed {
-            records,
-            fingerprint,
-        } => Listing::Changed {
-            rows: records.iter().map(parse).collect(),
+        Fingerprinted::Changed { rows, fingerprint } => Listing::Changed {
+            rows: rows.parse(parse),
             fingerprint,
         },
     }
@@ -122,13 +119,13 @@ fn to_resource(r: &Record) -> Resource {
 
 pub(super) fn to_active(r: &Record) -> ActiveSession {
     ActiveSession {
-        id: r.text(".id"),
-        name: r.text("name"),
-        service: r.text("service"),
-        caller_id: r.text("caller-id"),
-        address: r.text("address"),
-        uptime: r.text("uptime"),
-        session_id: r.text("session-id"),
+        id: r.compact(".id"),
+        name: r.compact("name"),
+        service: r.compact("service"),
+        caller_id: r.compact("caller-id"),
+        address: r.compact("address"),
+        uptime: r.compact("uptime"),
+        session_id: r.compact("session-id"),
     }
 }
 
@@ -161,16 +158,16 @@ pub fn interface_traffic(r: &Record, interface: &str) -> InterfaceTraffic {
 
 pub(super) fn to_secret(r: &Record) -> Secret {
     Secret {
-        id: r.text(".id"),
-        name: r.text("name"),
-        service: r.text("service"),
-        profile: r.text("profile"),
-        local_address: r.text("local-address"),
-        remote_address: r.text("remote-address"),
+        id: r.compact(".id"),
+        name: r.compact("name"),
+        service: r.compact("service"),
+        profile: r.compact("profile"),
+        local_address: r.compact("local-address"),
+        remote_address: r.compact("remote-address"),
         disabled: r.flag("disabled"),
-        comment: r.text("comment"),
-        last_logged_out: r.text("last-logged-out"),
-        last_disconnect_reason: r.text("last-disconnect-reason"),
+        comment: r.compact("comment"),
+        last_logged_out: r.compact("last-logged-out"),
+        last_disconnect_reason: r.compact("last-disconnect-reason"),
     }
 }
 
@@ -190,10 +187,10 @@ fn to_queue(r: &Record) -> SimpleQueue {
 
 pub(super) fn to_address_entry(r: &Record) -> AddressListEntry {
     AddressListEntry {
-        id: r.text(".id"),
-        list: r.text("list"),
-        address: r.text("address"),
-        comment: r.text("comment"),
+        id: r.compact(".id"),
+        list: r.compact("list"),
+        address: r.compact("address"),
+        comment: r.compact("comment"),
         dynamic: r.flag("dynamic"),
         disabled: r.flag("disabled"),
     }

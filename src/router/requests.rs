@@ -164,7 +164,7 @@ impl Request {
                     .records
                     .iter()
                     .map(to_secret)
-                    .find(|s| &s.name == user),
+                    .find(|s| s.name == user),
             ),
             Request::ListEntries(_) => {
                 Answer::Entries(response.records.iter().map(to_address_entry).collect())

@@ -231,6 +231,14 @@ impl Decoder {
         Decoder::default()
     }
 
+    /// A decoder that owns `bytes` as already received (no copy), e.g. rows kept in wire form.
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Decoder {
+            buf: bytes,
+            ..Decoder::default()
+        }
+    }
+
     /// Adds bytes received from the peer.
     pub fn feed(&mut self, bytes: &[u8]) {
         self.make_room();

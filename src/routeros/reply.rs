@@ -157,6 +157,11 @@ impl RowsFingerprint {
         self.rows += 1;
     }
 
+    /// How many rows were added.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
     /// The fingerprint of the rows added so far (their count included).
     pub fn finish(&self) -> u64 {
         let mut hasher = self.hasher.clone();

@@ -6,6 +6,7 @@
 //! the five undefined bytes mapped to the C1 controls (the WHATWG mapping), so no byte is
 //! lost and [`encode`] of the result gives the router's bytes back.
 
+use compact_str::CompactString;
 use std::fmt;
 
 /// Windows-1252 code points for bytes 0x80..=0x9F; the five undefined ones map to U+0080+n.
@@ -20,6 +21,15 @@ const CP1252_HIGH: [char; 32] = [
 pub fn decode(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
         Ok(s) => s.to_owned(),
+        Err(_) => bytes.iter().map(|&b| decode_cp1252_byte(b)).collect(),
+    }
+}
+
+/// [`decode`] into a [`CompactString`]: text of up to 24 bytes (ids, names, addresses,
+/// uptimes) is stored inline, without a heap allocation.
+pub fn decode_compact(bytes: &[u8]) -> CompactString {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => CompactString::new(s),
         Err(_) => bytes.iter().map(|&b| decode_cp1252_byte(b)).collect(),
     }
 }

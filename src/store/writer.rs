@@ -51,7 +51,7 @@ impl UserSyncJob {
     pub fn new(router: RouterId, secrets: Arc<Vec<Secret>>, sessions: &[ActiveSession]) -> Self {
         let connected = sessions
             .iter()
-            .map(|session| session.name.clone())
+            .map(|session| session.name.to_string())
             .collect();
         UserSyncJob {
             router,

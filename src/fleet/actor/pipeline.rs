@@ -74,10 +74,12 @@ impl UserView {
     /// finds it for a single call).
     fn address(&self, user: &str) -> Result<String, FleetError> {
         if let Some(session) = self.sessions.iter().find(|s| !s.address.is_empty()) {
-            return Ok(session.address.clone());
+            return Ok(session.address.to_string());
         }
         match &self.secret {
-            Some(secret) if !secret.remote_address.is_empty() => Ok(secret.remote_address.clone()),
+            Some(secret) if !secret.remote_address.is_empty() => {
+                Ok(secret.remote_address.to_string())
+            }
             Some(_) => Err(FleetError::UserOffline(user.to_owned())),
             None => Err(FleetError::UserNotFound(user.to_owned())),
         }
@@ -91,10 +93,10 @@ impl UserView {
                 address,
                 comment,
             } => self.entries.push(AddressListEntry {
-                id: id.unwrap_or_default(),
-                list: list.clone(),
-                address: address.clone(),
-                comment: comment.clone().unwrap_or_default(),
+                id: id.unwrap_or_default().into(),
+                list: list.as_str().into(),
+                address: address.as_str().into(),
+                comment: comment.as_deref().unwrap_or_default().into(),
                 dynamic: false,
                 disabled: false,
             }),
@@ -103,23 +105,23 @@ impl UserView {
                 address,
                 disabled,
             } => {
-                if let Some(entry) = self.entries.iter_mut().find(|e| &e.id == id) {
-                    entry.address = address.clone();
+                if let Some(entry) = self.entries.iter_mut().find(|e| e.id == *id) {
+                    entry.address = address.as_str().into();
                     entry.disabled = *disabled;
                 }
             }
-            Request::RemoveEntry(id) => self.entries.retain(|e| &e.id != id),
-            Request::RemoveActive(id) => self.sessions.retain(|s| &s.id != id),
+            Request::RemoveEntry(id) => self.entries.retain(|e| e.id != *id),
+            Request::RemoveActive(id) => self.sessions.retain(|s| s.id != *id),
             Request::SetSecret { changes, .. } => {
                 if let Some(secret) = &mut self.secret {
                     if let Some(profile) = &changes.profile {
-                        secret.profile = profile.clone();
+                        secret.profile = profile.as_str().into();
                     }
                     if let Some(address) = &changes.remote_address {
-                        secret.remote_address = address.clone();
+                        secret.remote_address = address.as_str().into();
                     }
                     if let Some(comment) = &changes.comment {
-                        secret.comment = comment.clone();
+                        secret.comment = comment.as_str().into();
                     }
                     if let Some(disabled) = changes.disabled {
                         secret.disabled = disabled;
@@ -151,7 +153,7 @@ fn plan(write: &BatchWrite, view: &UserView) -> Planned {
                     return Err(Ok(()));
                 }
                 return Ok(vec![Request::SetEntry {
-                    id: entry.id.clone(),
+                    id: entry.id.to_string(),
                     address,
                     disabled: false,
                 }]);
@@ -164,7 +166,7 @@ fn plan(write: &BatchWrite, view: &UserView) -> Planned {
         }
         BatchWrite::Unisolate { .. } => {
             let mut removes: Vec<Request> = tagged()
-                .map(|e| Request::RemoveEntry(e.id.clone()))
+                .map(|e| Request::RemoveEntry(e.id.to_string()))
                 .collect();
             // Entries added by address before (untagged) go too, when the address is known.
             if let Ok(address) = view.address(user) {
@@ -176,7 +178,7 @@ fn plan(write: &BatchWrite, view: &UserView) -> Planned {
                                 && e.address == address
                                 && isolation::tagged_user(&e.comment).is_none()
                         })
-                        .map(|e| Request::RemoveEntry(e.id.clone())),
+                        .map(|e| Request::RemoveEntry(e.id.to_string())),
                 );
             }
             if removes.is_empty() {
@@ -190,7 +192,7 @@ fn plan(write: &BatchWrite, view: &UserView) -> Planned {
                 .sessions
                 .iter()
                 .filter(|s| !s.id.is_empty())
-                .map(|s| Request::RemoveActive(s.id.clone()))
+                .map(|s| Request::RemoveActive(s.id.to_string()))
                 .collect();
             if kicks.is_empty() {
                 Err(Ok(()))
@@ -200,13 +202,13 @@ fn plan(write: &BatchWrite, view: &UserView) -> Planned {
         }
         BatchWrite::UpdateSecret { changes, .. } => match &view.secret {
             Some(secret) => Ok(vec![Request::SetSecret {
-                id: secret.id.clone(),
+                id: secret.id.to_string(),
                 changes: changes.clone(),
             }]),
             None => Err(Err(FleetError::UserNotFound(user.to_owned()))),
         },
         BatchWrite::DeleteSecret { .. } => match &view.secret {
-            Some(secret) => Ok(vec![Request::RemoveSecret(secret.id.clone())]),
+            Some(secret) => Ok(vec![Request::RemoveSecret(secret.id.to_string())]),
             None => Err(Err(FleetError::UserNotFound(user.to_owned()))),
         },
     }
