@@ -389,6 +389,9 @@ impl RouterActor {
                     let result = self.execute(&mut client, command);
                     self.load.end(result.is_ok());
                     // Its reads may have left stream sentences in the decoder (no new edge).
+                    // The wake its own replies caused is spent: the look that follows covers
+                    // them (a later arrival makes a new edge and a new wake).
+                    while socket_wake.try_recv().is_ok() {}
                     socket_busy = true;
                     if let Err(error) = result {
                         client.shutdown();
@@ -399,6 +402,7 @@ impl RouterActor {
                     self.load.begin();
                     let result = self.poll(&mut client);
                     self.load.end(result.is_ok());
+                    while socket_wake.try_recv().is_ok() {}
                     socket_busy = true;
                     if let Err(error) = result {
                         client.shutdown();
