@@ -72,18 +72,6 @@ const QUEUE_PROPS: &[&str] = &[
     "dynamic",
     "disabled",
 ];
-/// What a session listen asks for: the session's attributes and the removal mark.
-const LISTEN_PROPS: [&str; 8] = [
-    ".id",
-    "name",
-    "service",
-    "caller-id",
-    "address",
-    "uptime",
-    "session-id",
-    ".dead",
-];
-
 pub(super) const ADDRESS_LIST_PROPS: &[&str] =
     &[".id", "list", "address", "comment", "dynamic", "disabled"];
 
@@ -409,7 +397,9 @@ impl<S: Stream> Connection<S> {
     /// Starts `/ppp/active/listen` (a stream: each added, changed or removed session).
     /// Read its rows with [`session_change`].
     pub fn listen_active(&mut self) -> Result<String, RouterError> {
-        self.start_stream(CommandBuilder::new("/ppp/active/listen").proplist(&LISTEN_PROPS))
+        // A session's attributes, as the print asks for them, and the removal mark.
+        let props: Vec<&str> = ACTIVE_PROPS.iter().copied().chain([".dead"]).collect();
+        self.start_stream(CommandBuilder::new("/ppp/active/listen").proplist(&props))
     }
 
     /// Starts `/interface/monitor-traffic` on `interface` without `once`: a reading a

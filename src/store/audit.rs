@@ -10,7 +10,8 @@
 
 use super::StoreError;
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
-use serde_json::{json, Value};
+use serde::Deserialize;
+use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -28,7 +29,8 @@ pub const MEMORY_ENTRIES: usize = 100_000;
 pub const BUFFER_LIMIT: usize = 100_000;
 
 /// What became of a change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The router did it.
     Applied,
@@ -64,18 +66,23 @@ impl Outcome {
 
 /// One recorded change. `change` is a JSON object in API terms; a password is never in it
 /// (only `"(changed)"`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AuditEntry {
     pub id: String,
     /// Milliseconds since the Unix epoch.
     pub at_ms: u64,
+    #[serde(default)]
     pub request_id: u64,
+    #[serde(default)]
     pub client: String,
+    #[serde(default)]
     pub route: String,
     pub router_id: Option<u64>,
     pub user: Option<String>,
     pub address: Option<String>,
+    #[serde(default)]
     pub action: String,
+    #[serde(default = "empty_object")]
     pub change: Value,
     pub outcome: Outcome,
     pub status: u16,
@@ -85,46 +92,17 @@ pub struct AuditEntry {
 impl AuditEntry {
     /// The entry as one JSON object (the file's line, the backend's columns).
     pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "at_ms": self.at_ms,
-            "request_id": self.request_id,
-            "client": self.client,
-            "route": self.route,
-            "router_id": self.router_id,
-            "user": self.user,
-            "address": self.address,
-            "action": self.action,
-            "change": self.change,
-            "outcome": self.outcome.as_str(),
-            "status": self.status,
-            "error": self.error,
-        })
+        serde_json::to_value(self).unwrap_or_default()
     }
 
     /// Reads what [`AuditEntry::to_json`] wrote; `None` for anything else.
     pub fn from_json(value: &Value) -> Option<AuditEntry> {
-        let text = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_owned);
-        Some(AuditEntry {
-            id: text("id")?,
-            at_ms: value.get("at_ms")?.as_u64()?,
-            request_id: value.get("request_id").and_then(Value::as_u64).unwrap_or(0),
-            client: text("client").unwrap_or_default(),
-            route: text("route").unwrap_or_default(),
-            router_id: value.get("router_id").and_then(Value::as_u64),
-            user: text("user"),
-            address: text("address"),
-            action: text("action").unwrap_or_default(),
-            change: value.get("change").cloned().unwrap_or_else(|| json!({})),
-            outcome: Outcome::parse(&text("outcome")?)?,
-            status: u16::try_from(value.get("status")?.as_u64()?).ok()?,
-            error: text("error"),
-        })
+        AuditEntry::deserialize(value).ok()
     }
 }
 
 /// The answer a write gave, as kept for its idempotency key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StoredAnswer {
     pub key: String,
     /// What identifies the request (method, path, query and body), to refuse a different body.
@@ -137,30 +115,18 @@ pub struct StoredAnswer {
 
 impl StoredAnswer {
     pub fn to_json(&self) -> Value {
-        json!({
-            "key": self.key,
-            "fingerprint": self.fingerprint,
-            "created_ms": self.created_ms,
-            "status": self.status,
-            "body": self.body,
-            "retry_after": self.retry_after,
-        })
+        serde_json::to_value(self).unwrap_or_default()
     }
 
+    /// Reads what [`StoredAnswer::to_json`] wrote; `None` for anything else.
     pub fn from_json(value: &Value) -> Option<StoredAnswer> {
-        let text = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_owned);
-        Some(StoredAnswer {
-            key: text("key")?,
-            fingerprint: text("fingerprint")?,
-            created_ms: value.get("created_ms")?.as_u64()?,
-            status: u16::try_from(value.get("status")?.as_u64()?).ok()?,
-            body: text("body")?,
-            retry_after: value
-                .get("retry_after")
-                .and_then(Value::as_u64)
-                .and_then(|v| u32::try_from(v).ok()),
-        })
+        StoredAnswer::deserialize(value).ok()
     }
+}
+
+/// A missing `change` reads as `{}`.
+fn empty_object() -> Value {
+    Value::Object(serde_json::Map::new())
 }
 
 /// Where the trail is kept for good.
@@ -754,6 +720,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn entry(trail: &AuditTrail, user: &str, at_ms: u64) -> AuditEntry {
         AuditEntry {
