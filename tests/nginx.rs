@@ -2,7 +2,7 @@
 //! what tiny_http cannot withstand alone, nginx absorbs (issue 12, Build 5).
 
 use crate::support::engine::Watchdog;
-use crate::support::nginx_conf::on_loopback;
+use crate::support::nginx_conf::{on_loopback, self_signed};
 use crate::support::process::{free_port, spawn_and_read, ChildGuard, BIN};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -53,18 +53,7 @@ fn start_front(engine: SocketAddr) -> Front {
     let dir = std::env::temp_dir().join(format!("net-engine-nginx-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("logs")).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let made = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl runs");
-    assert!(made.status.success(), "{made:?}");
+    let (cert, key) = self_signed(&dir).expect("a certificate for the front");
     let (tls_port, plain_port) = (free_port(), free_port());
     let server = on_loopback(engine, tls_port, plain_port, &cert, &key);
     assert!(

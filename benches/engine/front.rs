@@ -198,22 +198,7 @@ fn start_front(binary: &Path, engine: SocketAddr) -> BenchResult<Front> {
     let dir = std::env::temp_dir().join(format!("net-engine-bench-front-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let made = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map_err(|e| BenchError(format!("cannot run openssl: {e}")))?;
-    if !made.success() {
-        return Err(BenchError("openssl could not make a certificate".into()));
-    }
+    let (cert, key) = nginx_conf::self_signed(&dir).map_err(BenchError)?;
     let (tls_port, plain_port) = (super::harness::free_port()?, super::harness::free_port()?);
     let server = on_loopback(engine, tls_port, plain_port, &cert, &key)
         // One client address here: lift the per-client limit for the idle-socket count.

@@ -1,9 +1,11 @@
 //! The shipped nginx front (`systemd/nginx-net-engine.conf`) rewritten to run on loopback in
-//! front of an engine under test: its upstream, listening ports and certificate paths.
+//! front of an engine under test: its upstream, listening ports and certificate paths, and a
+//! throwaway self-signed certificate for its TLS listener.
 //! Shared by the nginx tests and the benchmark's front scenario (`#[path]` there).
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 /// The shipped server block.
 pub const SHIPPED: &str = include_str!("../../systemd/nginx-net-engine.conf");
@@ -32,4 +34,29 @@ pub fn on_loopback(
             "/etc/ssl/net-engine/privkey.pem",
             &key.display().to_string(),
         )
+}
+
+/// A self-signed certificate for `localhost`, valid one day, written into `dir` by `openssl`:
+/// `(certificate, key)` paths, or why it could not be made.
+pub fn self_signed(dir: &Path) -> Result<(PathBuf, PathBuf), String> {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("cannot run openssl: {e}"))?;
+    if !made.status.success() {
+        return Err(format!(
+            "openssl could not make a certificate: {}",
+            String::from_utf8_lossy(&made.stderr)
+        ));
+    }
+    Ok((cert, key))
 }
