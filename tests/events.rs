@@ -4,18 +4,10 @@
 use crate::support::engine::{
     eventually, fast_settings, router_configs, simulator, TestEngine, Watchdog, KEY,
 };
-use crate::support::ops::{SilentListener, WebhookReceiver};
+use crate::support::ops::{webhook_config, SilentListener, WebhookReceiver};
 use crate::support::prometheus::parse_exposition;
 use net_engine::webhook::{self, WebhookConfig};
 use std::time::{Duration, Instant};
-
-fn webhook_config(url: &str) -> WebhookConfig {
-    WebhookConfig {
-        request_timeout: Duration::from_millis(500),
-        backoff_base: Duration::from_millis(50),
-        ..WebhookConfig::new(url, "hook-secret")
-    }
-}
 
 #[test]
 fn session_events_follow_the_simulator_and_none_fire_at_start_up() {

@@ -6,26 +6,17 @@
 use crate::support::engine::{
     eventually, fast_settings, router_configs, simulator, simulator_with, TestEngine, Watchdog,
 };
-use crate::support::ops::WebhookReceiver;
+use crate::support::ops::{webhook_config, WebhookReceiver};
 use net_engine::fleet::FleetSettings;
 use net_engine::model::RouterId;
 use net_engine::router::{Client, StreamEvent};
 use net_engine::routeros::CommandBuilder;
 use net_engine::sim::SimConfig;
-use net_engine::webhook::WebhookConfig;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn webhook_config(url: &str) -> WebhookConfig {
-    WebhookConfig {
-        request_timeout: Duration::from_millis(500),
-        backoff_base: Duration::from_millis(50),
-        ..WebhookConfig::new(url, "hook-secret")
-    }
-}
 
 /// The poll as a safety net only (`POLL_INTERVAL_S=60`).
 fn listen_settings() -> FleetSettings {

@@ -185,3 +185,13 @@ pub fn with_watchdog<T: Send + 'static>(
         Err(panic) => std::panic::resume_unwind(panic),
     }
 }
+
+/// Webhook settings for tests: a short request timeout and retry base, so deliveries and
+/// retries happen within a test's time.
+pub fn webhook_config(url: &str) -> net_engine::webhook::WebhookConfig {
+    net_engine::webhook::WebhookConfig {
+        request_timeout: std::time::Duration::from_millis(500),
+        backoff_base: std::time::Duration::from_millis(50),
+        ..net_engine::webhook::WebhookConfig::new(url, "hook-secret")
+    }
+}
