@@ -141,18 +141,8 @@ fn quick_benchmark_runs_every_scenario() {
     assert_eq!(front.admission_200, front.admission_calls, "{front:?}");
     assert_eq!(front.engine_alone.client_failures, 0);
 
-    for name in [
-        "latency",
-        "reads",
-        "scale",
-        "overload",
-        "reconnect",
-        "share",
-        "push",
-        "front",
-        "pipeline",
-        "report",
-    ] {
+    // Every scenario the benchmark knows, and the report.
+    for name in bench_engine::SCENARIOS.iter().chain(&["report"]) {
         let path = report.output_dir.join(format!("{name}.json"));
         let text = std::fs::read_to_string(&path).expect("figures written");
         let value: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
