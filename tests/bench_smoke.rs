@@ -173,7 +173,9 @@ HTTP/1.1 503 Busy\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\
 
 #[test]
 fn bench_percentiles_and_proc_parsing() {
-    use bench_engine::stats::{process_figures, stat_cpu_seconds, thread_name, Summary};
+    use bench_engine::stats::{
+        process_figures, schedstat_seconds, stat_cpu_seconds, thread_cpu_seconds, Summary,
+    };
     let samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
     let s = Summary::of(&samples);
     assert_eq!(
@@ -182,7 +184,26 @@ fn bench_percentiles_and_proc_parsing() {
     );
     assert_eq!(Summary::of(&[]).count, 0);
     let stat = "42 (http 1) S 1 2 3 4 5 6 7 8 9 10 250 150 0 0";
-    assert_eq!(thread_name(stat), Some("http 1"));
     assert!((stat_cpu_seconds(stat) - 4.0).abs() < 1e-9);
+    assert!((schedstat_seconds("1500000000 20 3\n") - 1.5).abs() < 1e-9);
+    // A thread's own run time counts under its name, to the microsecond.
+    let (spun, done) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+    let spinner = std::thread::Builder::new()
+        .name("smoke-spin".into())
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            while started.elapsed() < Duration::from_millis(60) {
+                std::hint::spin_loop();
+            }
+            spun.0.send(()).unwrap();
+            let _ = done.1.recv();
+        })
+        .unwrap();
+    spun.1.recv().unwrap();
+    let cpu = thread_cpu_seconds("smoke-spin");
+    done.0.send(()).unwrap();
+    spinner.join().unwrap();
+    assert!((0.03..5.0).contains(&cpu), "{cpu}");
+    assert_eq!(thread_cpu_seconds("no-such-thread"), 0.0);
     assert!(process_figures(None).threads >= 1);
 }

@@ -39,6 +39,14 @@ pub struct LatencyRun {
     pub per_request_over_engine_p50: f64,
     pub per_request_over_engine_p99: f64,
     pub per_request_uncached_over_engine_p50: f64,
+    /// A cached read of the same router through the engine (`/router/1/health`, no router
+    /// command): the HTTP part of an engine call, in and out.
+    pub engine_cached: Summary,
+    /// Two threads passing a message there and back over crossbeam channels: what one
+    /// hand-off pair costs on this machine. An engine call has two more than the floor's
+    /// path (HTTP worker → router thread → worker), plus tiny_http's own (connection
+    /// thread → worker).
+    pub handoff_round_trip: Summary,
     /// Router commands per engine call (simulator count, polls excluded): 1 expected.
     pub engine_commands_per_call: f64,
     /// Engine answers other than 200 (none expected).
@@ -84,6 +92,18 @@ impl LatencyResult {
                     times(run.per_request_over_engine_p50),
                     times(run.per_request_over_engine_p99),
                     times(run.per_request_uncached_over_engine_p50)
+                ),
+            ]);
+            rows.push([
+                format!("of it: cached read via engine, thread hand-off pair ({at})"),
+                format!(
+                    "p50 {} · {} (floor + both = {} vs engine {})",
+                    ms(run.engine_cached.p50_ms),
+                    ms(run.handoff_round_trip.p50_ms),
+                    ms(run.direct.p50_ms
+                        + run.engine_cached.p50_ms
+                        + run.handoff_round_trip.p50_ms),
+                    ms(run.engine.p50_ms)
                 ),
             ]);
             rows.push([
@@ -203,6 +223,24 @@ fn run_one(latency_ms: u64, rounds: usize) -> BenchResult<LatencyRun> {
         Ok(started.elapsed())
     };
 
+    let cached_path = "/api/v1/router/1/health";
+    let mut cached_http = HttpClient::new(engine.addr, TIMEOUT);
+    let mut cached_body = Vec::new();
+    let mut cached_call = || -> BenchResult<Duration> {
+        let started = Instant::now();
+        let answer = cached_http
+            .get(cached_path, KEY, &mut cached_body)
+            .map_err(|e| BenchError(format!("engine cached read: {e}")))?;
+        if answer.status != 200 {
+            return Err(BenchError(format!(
+                "engine cached read answered {}",
+                answer.status
+            )));
+        }
+        Ok(started.elapsed())
+    };
+    let handoff = Handoff::start()?;
+
     // Warm-up: the engine and the clients learn the traffic source; caches and TCP settle.
     let mut ignored = 0;
     for _ in 0..(rounds / 10).clamp(3, 50) {
@@ -210,6 +248,8 @@ fn run_one(latency_ms: u64, rounds: usize) -> BenchResult<LatencyRun> {
         direct_call()?;
         fresh_call()?;
         uncached_call()?;
+        cached_call()?;
+        handoff.round_trip()?;
     }
     // The engine's router commands, counted on the simulator (no poll runs in between:
     // the default poll is 10 s and the count is taken over engine calls only).
@@ -220,11 +260,15 @@ fn run_one(latency_ms: u64, rounds: usize) -> BenchResult<LatencyRun> {
     let mut direct_samples = Vec::with_capacity(rounds);
     let mut fresh_samples = Vec::with_capacity(rounds);
     let mut uncached_samples = Vec::with_capacity(rounds);
+    let mut cached_samples = Vec::with_capacity(rounds);
+    let mut handoff_samples = Vec::with_capacity(rounds);
     let mut engine_errors = 0;
     for round in 0..rounds {
         // Rotate who goes first so none always runs right after a connection close.
-        for slot in 0..4 {
-            match (round + slot) % 4 {
+        for slot in 0..6 {
+            match (round + slot) % 6 {
+                4 => cached_samples.push(cached_call()?),
+                5 => handoff_samples.push(handoff.round_trip()?),
                 0 => {
                     let before = counter();
                     let polled = engine.fleet.snapshots()[0].last_poll_at;
@@ -261,9 +305,59 @@ fn run_one(latency_ms: u64, rounds: usize) -> BenchResult<LatencyRun> {
             engine_commands as f64 / engine_counted as f64
         },
         engine: engine_summary,
+        engine_cached: Summary::of(&cached_samples),
+        handoff_round_trip: Summary::of(&handoff_samples),
         direct: direct_summary,
         per_request: fresh_summary,
         per_request_uncached: uncached_summary,
         engine_errors,
     })
+}
+
+/// A thread that sends back what it is sent, over two one-slot crossbeam channels (as a
+/// router thread answers an HTTP worker).
+struct Handoff {
+    to_echo: Option<crossbeam_channel::Sender<Instant>>,
+    from_echo: crossbeam_channel::Receiver<Instant>,
+    echo: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Handoff {
+    fn start() -> BenchResult<Handoff> {
+        let (to_echo, inbox) = crossbeam_channel::bounded::<Instant>(1);
+        let (outbox, from_echo) = crossbeam_channel::bounded::<Instant>(1);
+        let echo = std::thread::Builder::new()
+            .name("bench-echo".into())
+            .spawn(move || {
+                while let Ok(at) = inbox.recv() {
+                    if outbox.send(at).is_err() {
+                        return;
+                    }
+                }
+            })?;
+        Ok(Handoff {
+            to_echo: Some(to_echo),
+            from_echo,
+            echo: Some(echo),
+        })
+    }
+
+    fn round_trip(&self) -> BenchResult<Duration> {
+        let started = Instant::now();
+        let sent = self.to_echo.as_ref().map(|tx| tx.send(started));
+        match (sent, self.from_echo.recv_timeout(TIMEOUT)) {
+            (Some(Ok(())), Ok(_)) => Ok(started.elapsed()),
+            _ => Err(BenchError("latency: the echo thread stopped".into())),
+        }
+    }
+}
+
+impl Drop for Handoff {
+    fn drop(&mut self) {
+        // Closing its inbox ends the echo thread.
+        self.to_echo.take();
+        if let Some(echo) = self.echo.take() {
+            let _ = echo.join();
+        }
+    }
 }

@@ -105,9 +105,21 @@ pub fn cpu_seconds(pid: Option<u32>) -> f64 {
     stat_cpu_seconds(&std::fs::read_to_string(path).unwrap_or_default())
 }
 
-/// CPU seconds of the calling thread.
+/// CPU seconds of the calling thread (exact: the scheduler's run time, not ticks).
 pub fn current_thread_cpu_seconds() -> f64 {
-    stat_cpu_seconds(&std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default())
+    schedstat_seconds(&std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default())
+}
+
+/// The first field of a task's `schedstat`: nanoseconds on a CPU. A thread's `stat` times
+/// are tick samples, and a thread that runs a few microseconds at a time (a router thread
+/// of a quiet fleet) is seldom on a CPU at a tick, so they read as zero.
+pub fn schedstat_seconds(schedstat: &str) -> f64 {
+    schedstat
+        .split_whitespace()
+        .next()
+        .and_then(|ns| ns.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1e9
 }
 
 /// CPU seconds of process `pid` and its direct children (nginx: master and workers).
@@ -129,16 +141,13 @@ pub fn thread_cpu_seconds(prefix: &str) -> f64 {
     };
     tasks
         .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("stat")).ok())
-        .filter(|stat| thread_name(stat).is_some_and(|name| name.starts_with(prefix)))
-        .map(|stat| stat_cpu_seconds(&stat))
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|name| name.starts_with(prefix))
+        })
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .map(|schedstat| schedstat_seconds(&schedstat))
         .sum()
-}
-
-pub fn thread_name(stat: &str) -> Option<&str> {
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    stat.get(open + 1..close)
 }
 
 /// utime + stime (fields 14 and 15; the name in parentheses may hold spaces).

@@ -25,13 +25,13 @@ use super::{isolation, FleetError, FleetEvent, FleetObserver, FleetSettings, ISO
 use super::{TrafficReading, TrafficSource};
 use crate::model::{utc_parts, ActiveSession, CompactString, RouterConfig, Secret};
 use crate::rng::Rng;
-use crate::router::ops::{interface_traffic, session_change, Listing, SessionChange};
+use crate::router::ops::{interface_traffic, session_change, Listing, PollReading, SessionChange};
 use crate::router::{Client, RouterError, StreamEvent};
 use crossbeam_channel::{after, never, select, tick, Receiver};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 /// While streams run, the thread blocks on its queue at most this long (a command wakes it
@@ -82,6 +82,9 @@ pub(crate) struct RouterActor {
     /// first poll is a baseline and does not fire a storm of session events.
     previous_sessions: Option<Arc<Vec<ActiveSession>>>,
     secrets_fingerprint: Option<u64>,
+    /// The list `secrets_fingerprint` was taken of (weak: it must not keep an old list), so
+    /// a poll that publishes that same list again does not hash it again.
+    secrets_fingerprinted: Weak<Vec<Secret>>,
     /// The fingerprint of the session print that built this list, and when it was built.
     listed_sessions: Option<(u64, Arc<Vec<ActiveSession>>, Instant)>,
     /// The fingerprint of the secret print that built this list.
@@ -133,6 +136,7 @@ impl RouterActor {
             rng: Rng::from_entropy(),
             previous_sessions: None,
             secrets_fingerprint: None,
+            secrets_fingerprinted: Weak::new(),
             listed_sessions: None,
             listed_secrets: None,
             down_announced: false,
@@ -349,7 +353,7 @@ impl RouterActor {
                 None
             }
         });
-        let (socket_wake, stream_wait) = match &watched {
+        let (socket_wake, mut stream_wait) = match &watched {
             Some(w) => (w.wake.clone(), WATCHED_STREAM_WAIT),
             None => (never(), STREAM_WAIT),
         };
@@ -387,7 +391,9 @@ impl RouterActor {
                 }
                 Wake::Command(command) => {
                     self.load.begin();
-                    let result = self.execute(&mut client, command);
+                    let result = unwatched(&watched, &mut stream_wait, self.config.id, || {
+                        self.execute(&mut client, command)
+                    });
                     self.load.end(result.is_ok());
                     // Its reads may have left stream sentences in the decoder (no new edge).
                     // The wake its own replies caused is spent: the look that follows covers
@@ -401,7 +407,9 @@ impl RouterActor {
                 }
                 Wake::Tick => {
                     self.load.begin();
-                    let result = self.poll(&mut client);
+                    let result = unwatched(&watched, &mut stream_wait, self.config.id, || {
+                        self.poll(&mut client)
+                    });
                     self.load.end(result.is_ok());
                     while socket_wake.try_recv().is_ok() {}
                     socket_busy = true;
@@ -696,23 +704,24 @@ impl RouterActor {
 
     /// Refreshes resource, sessions and secrets; publishes the snapshot and events.
     fn poll(&mut self, client: &mut Client) -> Result<(), RouterError> {
-        let started = Instant::now();
-        let deadline = started + self.settings.command_timeout;
-        let resource = client.resource(deadline)?;
-        let rtt = started.elapsed();
-        self.observer.command_finished(self.config.id, rtt);
-        let now = SystemTime::now();
-        self.cell.update(|s| {
-            s.resource = Some(resource);
-            s.resource_at = Some(now);
-            s.rtt_ms = Some(rtt.as_secs_f64() * 1000.0);
-        });
-        self.refresh_lists(client, deadline)?;
+        let deadline = Instant::now() + self.settings.command_timeout;
+        self.read_lists(client, deadline, true)?;
         self.reconcile_isolation(client, deadline)
     }
 
     /// Re-reads sessions, secrets and the isolation list; publishes them with their events.
     fn refresh_lists(&mut self, client: &mut Client, deadline: Instant) -> Result<(), RouterError> {
+        self.read_lists(client, deadline, false)
+    }
+
+    /// Reads the lists (and the resource when `with_resource`) in one round trip and
+    /// publishes them with their events.
+    fn read_lists(
+        &mut self,
+        client: &mut Client,
+        deadline: Instant,
+        with_resource: bool,
+    ) -> Result<(), RouterError> {
         // Compare before building: a print whose words hash as the one that built the
         // published list is not parsed, and the list keeps its `Arc` (so readers that cache
         // what they built from it, like the HTTP layer's targets body, see nothing changed).
@@ -724,9 +733,26 @@ impl RouterActor {
             .listed_secrets
             .as_ref()
             .and_then(|(fp, list)| Arc::ptr_eq(list, &published.secrets).then_some(*fp));
-        let sessions = self.timed(|| client.active_sessions_since(session_print, deadline))?;
-        let secrets = self.timed(|| client.secrets_since(secret_print, deadline))?;
-        let isolation = match self.timed(|| client.address_list_entries(ISOLATION_LIST, deadline)) {
+        let reading = client.poll_reading(
+            with_resource,
+            session_print,
+            secret_print,
+            ISOLATION_LIST,
+            deadline,
+        )?;
+        self.report_times(&reading);
+        if let Some((resource, rtt)) = reading.resource {
+            let resource = resource?;
+            let now = SystemTime::now();
+            self.cell.update(|s| {
+                s.resource = Some(resource);
+                s.resource_at = Some(now);
+                s.rtt_ms = rtt.map(|rtt| rtt.as_secs_f64() * 1000.0);
+            });
+        }
+        let sessions = reading.sessions.0?;
+        let secrets = reading.secrets.0?;
+        let isolation = match reading.isolation.0 {
             Ok(entries) => Some(entries),
             Err(e) if e.is_connectivity_error() => return Err(e),
             Err(e) => {
@@ -775,6 +801,11 @@ impl RouterActor {
             s.last_poll_at = Some(now);
         });
         self.session_events(&sessions);
+        // The list fingerprinted last time (same allocation, kept by the `Weak`) is unchanged.
+        if std::ptr::eq(self.secrets_fingerprinted.as_ptr(), Arc::as_ptr(&secrets)) {
+            return Ok(());
+        }
+        self.secrets_fingerprinted = Arc::downgrade(&secrets);
         let fingerprint = fingerprint_secrets(&secrets);
         if self.secrets_fingerprint != Some(fingerprint) {
             self.secrets_fingerprint = Some(fingerprint);
@@ -787,12 +818,25 @@ impl RouterActor {
         Ok(())
     }
 
-    fn timed<T>(&self, f: impl FnOnce() -> Result<T, RouterError>) -> Result<T, RouterError> {
-        let started = Instant::now();
-        let result = f();
-        self.observer
-            .command_finished(self.config.id, started.elapsed());
-        result
+    /// Each print's share of the round trip as a command time: the router answers them in
+    /// order, so a print took from the previous one's answer to its own.
+    fn report_times(&self, reading: &PollReading) {
+        let mut answered: Vec<Duration> = [
+            reading.resource.as_ref().and_then(|r| r.1),
+            reading.sessions.1,
+            reading.secrets.1,
+            reading.isolation.1,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        answered.sort();
+        let mut previous = Duration::ZERO;
+        for at in answered {
+            self.observer
+                .command_finished(self.config.id, at.saturating_sub(previous));
+            previous = at;
+        }
     }
 
     /// Session up/down events against the previous poll. Diffs by `.id` over borrowed ids
@@ -822,6 +866,29 @@ impl RouterActor {
         }
         self.previous_sessions = Some(Arc::clone(sessions));
     }
+}
+
+/// Runs `f` (which reads the socket itself) with the watcher's wakes paused: its own
+/// replies need none. If they cannot be resumed, the socket is looked at every
+/// `STREAM_WAIT` from then on.
+fn unwatched<T>(
+    watched: &Option<super::readable::Watched>,
+    stream_wait: &mut Duration,
+    router: crate::model::RouterId,
+    f: impl FnOnce() -> T,
+) -> T {
+    let Some(watched) = watched else {
+        return f();
+    };
+    watched.pause();
+    let result = f();
+    if let Err(e) = watched.resume() {
+        if *stream_wait != STREAM_WAIT {
+            log::warn!("router {router}: socket no longer watched ({e}): looking every 20 ms");
+        }
+        *stream_wait = STREAM_WAIT;
+    }
+    result
 }
 
 /// `update` over `old`, field by field: what the row left empty stays as it was.

@@ -32,7 +32,7 @@ const POLL: Duration = Duration::from_millis(50);
 /// How long an idle worker waits on the current server when no older one is draining. Long,
 /// so a quiet engine's workers do not wake 20 times a second each; a rebuild and shutdown
 /// wake them at once (`tiny_http::Server::unblock`).
-const IDLE_POLL: Duration = Duration::from_secs(1);
+const IDLE_POLL: Duration = Duration::from_secs(10);
 /// Earlier servers kept for draining; beyond this the oldest is let go.
 const MAX_OLD_GENERATIONS: usize = 16;
 /// How long a rebuilt server must keep accepting before the edge counts as accepting again

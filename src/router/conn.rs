@@ -13,13 +13,13 @@
 //! `!done`s end the stream cleanly. A broken connection ends every stream with it: whoever
 //! started them starts them again on the next connection.
 
+mod digest;
 mod pipeline;
 
+pub use digest::{Fingerprinted, HeldRows, Print, Printed};
 pub use pipeline::Pipelined;
 
 use super::error::{from_io, RouterError, Trap};
-use crate::routeros::codec::RawSentence;
-use crate::routeros::reply::RowsFingerprint;
 use crate::routeros::{login, text, CommandBuilder, Decoder, Reply, ReplyKind, Sentence};
 use compact_str::CompactString;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -144,68 +144,15 @@ pub struct Connection<S: Stream> {
     events: VecDeque<StreamEvent>,
     /// Set once the stream is unusable (fatal, protocol error, I/O error).
     broken: bool,
-    /// While a fingerprinted print runs: its rows, hashed in the decoder's buffer.
-    digest: Option<Digest>,
-}
-
-/// A print's `!re` rows for one tag, fingerprinted as they arrive; their wire bytes are
-/// kept only to be parsed if the fingerprint turns out to differ.
-struct Digest {
-    tag: Vec<u8>,
-    print: RowsFingerprint,
-    held: Vec<u8>,
-}
-
-impl Digest {
-    /// Takes `raw` when it is a row of this print.
-    fn takes(&mut self, raw: &RawSentence<'_>) -> bool {
-        let mut words = raw.words();
-        if words.next() != Some(b"!re".as_slice()) {
-            return false;
-        }
-        if !words.any(|w| w.strip_prefix(b".tag=") == Some(self.tag.as_slice())) {
-            return false;
-        }
-        self.print.add_row(raw);
-        raw.encode_into(&mut self.held);
-        true
-    }
-}
-
-/// What a fingerprinted print found against the fingerprint it was given.
-#[derive(Debug)]
-pub enum Fingerprinted {
-    /// The rows hash as before: none was copied out of the decoder.
-    Same,
-    /// Different rows, still in wire form, with their fingerprint.
-    Changed { rows: HeldRows, fingerprint: u64 },
-}
-
-/// A changed print's rows as the decoder held them (wire form): parsed one row at a time,
-/// so no more than one row's words are copied out at once.
-#[derive(Debug)]
-pub struct HeldRows {
-    wire: Vec<u8>,
-    count: usize,
-}
-
-impl HeldRows {
-    /// Parses every row with `parse`, in order.
-    pub fn parse<T>(self, mut parse: impl FnMut(&Record) -> T) -> Vec<T> {
-        let mut out = Vec::with_capacity(self.count);
-        let mut rows = Decoder::from_bytes(self.wire);
-        while let Ok(Some(raw)) = rows.next_raw() {
-            let record = Record {
-                attributes: Reply::parse_owned(raw.to_sentence()).attributes,
-            };
-            out.push(parse(&record));
-        }
-        out
-    }
+    /// While fingerprinted prints run: their rows, hashed in the decoder's buffer.
+    digests: Vec<digest::Digest>,
+    /// Wire size of each fingerprinted print's rows last time, by command path: the next
+    /// run's copy is sized once instead of growing (and reallocating) row by row.
+    held_sizes: Vec<(Vec<u8>, usize)>,
 }
 
 /// Decoder memory kept between commands; a larger reply's buffer is given back after it.
-const DECODER_KEEP: usize = 8 * 1024;
+pub(super) const DECODER_KEEP: usize = 8 * 1024;
 
 impl Connection<TcpStream> {
     /// Connects to `host:port` within `timeout` (each resolved address gets the remaining time).
@@ -260,7 +207,8 @@ impl<S: Stream> Connection<S> {
             streams: HashMap::new(),
             events: VecDeque::new(),
             broken: false,
-            digest: None,
+            digests: Vec::new(),
+            held_sizes: Vec::new(),
         }
     }
 
@@ -308,41 +256,6 @@ impl<S: Stream> Connection<S> {
         deadline: Instant,
     ) -> Result<Vec<Record>, RouterError> {
         self.execute(command, deadline).map(|r| r.records)
-    }
-
-    /// Runs a print and fingerprints its rows (leaving out `skip` attributes) as they are
-    /// decoded: when they hash as `last`, nothing is copied out of the decoder's buffer.
-    pub fn run_fingerprinted(
-        &mut self,
-        command: CommandBuilder,
-        skip: &'static [&'static str],
-        last: Option<u64>,
-        deadline: Instant,
-    ) -> Result<Fingerprinted, RouterError> {
-        self.digest = Some(Digest {
-            // The tag `execute` gives this command.
-            tag: self.next_tag.to_string().into_bytes(),
-            print: RowsFingerprint::new(skip),
-            held: Vec::new(),
-        });
-        let result = self.execute(command, deadline);
-        let digest = self.digest.take();
-        result?;
-        self.decoder.shrink_idle(DECODER_KEEP);
-        let Some(digest) = digest else {
-            return Err(RouterError::Closed);
-        };
-        let fingerprint = digest.print.finish();
-        if last == Some(fingerprint) {
-            return Ok(Fingerprinted::Same);
-        }
-        Ok(Fingerprinted::Changed {
-            rows: HeldRows {
-                count: digest.print.rows(),
-                wire: digest.held,
-            },
-            fingerprint,
-        })
     }
 
     /// Runs one command and returns its rows and `=ret=`.
@@ -496,6 +409,9 @@ impl<S: Stream> Connection<S> {
             };
             self.dispatch_stream_reply(reply)?;
         }
+        // Between looks an idle router keeps no read buffer (a thousand of them would hold
+        // megabytes of empty room); the next read allocates it again.
+        self.decoder.shrink_idle(0);
         match outcome {
             Ok(()) => Ok(!self.events.is_empty()),
             Err(e) => Err(self.poison(e)),
@@ -567,10 +483,14 @@ impl<S: Stream> Connection<S> {
     }
 
     fn send(&mut self, sentence: &Sentence) -> Result<(), RouterError> {
-        let bytes = sentence.to_bytes();
+        self.send_bytes(&sentence.to_bytes())
+    }
+
+    /// Writes encoded sentences in one piece.
+    fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), RouterError> {
         let result = self
             .stream
-            .write_all(&bytes)
+            .write_all(bytes)
             .and_then(|_| self.stream.flush());
         result.map_err(|e| self.poison(from_io(e)))
     }
@@ -625,10 +545,8 @@ impl<S: Stream> Connection<S> {
         loop {
             match self.decoder.next_raw() {
                 Ok(Some(raw)) => {
-                    if let Some(digest) = &mut self.digest {
-                        if digest.takes(&raw) {
-                            continue;
-                        }
+                    if !self.digests.is_empty() && digest::take_row(&mut self.digests, &raw) {
+                        continue;
                     }
                     return Ok(Reply::parse_owned(raw.to_sentence()));
                 }

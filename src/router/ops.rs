@@ -2,7 +2,7 @@
 //!
 //! Every print sends `.proplist` so the router computes only what we read.
 
-use super::conn::{encode_text, Connection, Fingerprinted, Record, Stream};
+use super::conn::{encode_text, Connection, Fingerprinted, Print, Printed, Record, Stream};
 use super::error::RouterError;
 use super::requests;
 use crate::model::{
@@ -10,7 +10,7 @@ use crate::model::{
     Secret, SecretChanges, SimpleQueue,
 };
 use crate::routeros::{text, CommandBuilder};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What a list print found, against the fingerprint of the reply that built the last list.
 #[derive(Debug)]
@@ -19,6 +19,30 @@ pub enum Listing<T> {
     Same,
     /// A different reply, parsed, with the fingerprint to pass next time.
     Changed { rows: Vec<T>, fingerprint: u64 },
+}
+
+/// What one poll read ([`Connection::poll_reading`]): each part with its own result and
+/// its time from write to answer (`None` when it was not answered).
+#[derive(Debug)]
+pub struct PollReading {
+    /// Only when asked for.
+    pub resource: Option<Timed<Resource>>,
+    pub sessions: Timed<Listing<ActiveSession>>,
+    pub secrets: Timed<Listing<Secret>>,
+    pub isolation: Timed<Vec<AddressListEntry>>,
+}
+
+/// A result and how long its command took.
+pub type Timed<T> = (Result<T, RouterError>, Option<Duration>);
+
+/// The listing of a print run fingerprinted.
+fn listing_of<T>(printed: Printed, parse: fn(&Record) -> T) -> Result<Listing<T>, RouterError> {
+    match printed {
+        Printed::Fingerprinted(print) => Ok(listing(print, parse)),
+        Printed::Rows(_) => Err(RouterError::UnexpectedReply(
+            "a fingerprinted print came back plain".into(),
+        )),
+    }
 }
 
 /// Builds a listing from a fingerprinted print.
@@ -200,6 +224,69 @@ impl<S: Stream> Connection<S> {
             deadline,
         )?;
         single(rows, "/system/resource/print").map(|r| to_resource(&r))
+    }
+
+    /// A poll's prints in one round trip: the resource (when `with_resource`), sessions and
+    /// secrets (both fingerprinted against the prints that built the last lists, `uptime`
+    /// left out of the sessions'), and the entries of address list `list`.
+    pub fn poll_reading(
+        &mut self,
+        with_resource: bool,
+        sessions_last: Option<u64>,
+        secrets_last: Option<u64>,
+        list: &str,
+        deadline: Instant,
+    ) -> Result<PollReading, RouterError> {
+        let resource_print = Print {
+            command: CommandBuilder::new("/system/resource/print").proplist(RESOURCE_PROPS),
+            fingerprint: None,
+        };
+        let prints = with_resource.then_some(resource_print).into_iter().chain([
+            Print {
+                command: CommandBuilder::new("/ppp/active/print").proplist(ACTIVE_PROPS),
+                fingerprint: Some((&["uptime"], sessions_last)),
+            },
+            Print {
+                command: CommandBuilder::new("/ppp/secret/print").proplist(SECRET_PROPS),
+                fingerprint: Some((&[], secrets_last)),
+            },
+            Print {
+                command: requests::list_entries_command(list)?,
+                fingerprint: None,
+            },
+        ]);
+        let mut answers = self.prints(prints.collect(), deadline).into_iter();
+        let mut next = || answers.next().unwrap_or((Err(RouterError::Closed), None));
+        let rows = |printed: Printed| match printed {
+            Printed::Rows(response) => Ok(response.records),
+            Printed::Fingerprinted(_) => Err(RouterError::UnexpectedReply(
+                "a plain print came back fingerprinted".into(),
+            )),
+        };
+        let resource = with_resource.then(&mut next);
+        let (sessions, sessions_time) = next();
+        let (secrets, secrets_time) = next();
+        let (isolation, isolation_time) = next();
+        Ok(PollReading {
+            resource: resource.map(|(resource, time)| {
+                let resource = resource
+                    .and_then(rows)
+                    .and_then(|r| single(r, "/system/resource/print"))
+                    .map(|r| to_resource(&r));
+                (resource, time)
+            }),
+            sessions: (
+                sessions.and_then(|p| listing_of(p, to_active)),
+                sessions_time,
+            ),
+            secrets: (secrets.and_then(|p| listing_of(p, to_secret)), secrets_time),
+            isolation: (
+                isolation
+                    .and_then(rows)
+                    .map(|r| r.iter().map(to_address_entry).collect()),
+                isolation_time,
+            ),
+        })
     }
 
     /// `/system/identity/print`.

@@ -170,6 +170,23 @@ impl<'a> RawSentence<'a> {
         RawWords { rest: self.wire }
     }
 
+    /// The words' wire form (length prefixes and bytes), without the terminating zero.
+    pub fn wire(&self) -> &'a [u8] {
+        self.wire
+    }
+
+    /// The words with where each lies in [`RawSentence::wire`] (its prefix included), so a
+    /// caller can take runs of words as they are on the wire.
+    pub fn word_spans(&self) -> impl Iterator<Item = (std::ops::Range<usize>, &'a [u8])> {
+        let wire = self.wire;
+        let mut words = self.words();
+        std::iter::from_fn(move || {
+            let start = wire.len() - words.rest.len();
+            let word = words.next()?;
+            Some((start..wire.len() - words.rest.len(), word))
+        })
+    }
+
     /// The first word (command or reply word), empty when the sentence is empty.
     pub fn first(&self) -> &'a [u8] {
         self.words().next().unwrap_or(&[])

@@ -21,6 +21,11 @@ impl CommandBuilder {
     }
 
     /// Adds `=name=value`.
+    /// The command's path, e.g. `/ppp/secret/print`.
+    pub fn path(&self) -> &[u8] {
+        self.words.first().map_or(&[], Vec::as_slice)
+    }
+
     pub fn attr(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
         self.words.push(attribute_word(name, value.as_ref()));
         self

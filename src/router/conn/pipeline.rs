@@ -23,11 +23,20 @@ pub struct Pipelined {
     /// Commands `0..sent` were written; the rest never left (their error says why: the
     /// connection's error, or `Timeout` when `send_until` or a timeout stopped the writing).
     pub sent: usize,
+    /// From each command's write to its `!done` (`None`: not answered).
+    pub elapsed: Vec<Option<Duration>>,
 }
+
+/// Where answers go: each command's result and its time to `!done`, by its index.
+type Answered<'a> = (
+    &'a mut [Option<Result<Response, RouterError>>],
+    &'a mut [Option<Duration>],
+);
 
 /// One command written and not yet answered.
 struct Flight {
     index: usize,
+    written: Instant,
     deadline: Instant,
     response: Response,
     traps: Vec<super::super::error::Trap>,
@@ -46,6 +55,7 @@ impl<S: Stream> Connection<S> {
         let total = commands.len();
         let mut results: Vec<Option<Result<Response, RouterError>>> =
             (0..total).map(|_| None).collect();
+        let mut elapsed = vec![None; total];
         let mut waiting: HashMap<Vec<u8>, Flight> = HashMap::new();
         let mut queue = commands.into_iter();
         let mut sent = 0;
@@ -53,28 +63,36 @@ impl<S: Stream> Connection<S> {
         let mut stopped: Option<RouterError> = self.broken.then_some(RouterError::Closed);
         let window = window.max(1);
         loop {
+            // Every command that fits the window goes out in one write (one segment for a
+            // poll's few prints, instead of one each).
+            let mut batch = Vec::new();
+            let now = Instant::now();
             while stopped.is_none() && sent < total && waiting.len() < window {
-                if Instant::now() >= send_until {
+                if now >= send_until {
                     stopped = Some(RouterError::Timeout);
                     break;
                 }
                 let Some(command) = queue.next() else { break };
                 let tag = self.next_tag.to_string();
                 self.next_tag += 1;
-                if let Err(e) = self.send(&command.build_tagged(&tag)) {
-                    stopped = Some(e);
-                    break;
-                }
+                command.build_tagged(&tag).encode_into(&mut batch);
                 waiting.insert(
                     tag.into_bytes(),
                     Flight {
                         index: sent,
-                        deadline: Instant::now() + timeout,
+                        written: now,
+                        deadline: now + timeout,
                         response: Response::default(),
                         traps: Vec::new(),
                     },
                 );
                 sent += 1;
+            }
+            if !batch.is_empty() {
+                // A failed write fails the batch's commands as written: some may have left.
+                if let Err(e) = self.send_bytes(&batch) {
+                    stopped = Some(e);
+                }
             }
             if waiting.is_empty() || self.broken {
                 break;
@@ -86,7 +104,8 @@ impl<S: Stream> Connection<S> {
                 .unwrap_or_else(Instant::now);
             match self.read_reply(earliest) {
                 Ok(reply) => {
-                    if let Err(e) = self.pipelined_reply(reply, &mut waiting, &mut results) {
+                    let answered = (results.as_mut_slice(), elapsed.as_mut_slice());
+                    if let Err(e) = self.pipelined_reply(reply, &mut waiting, answered) {
                         stopped = Some(e);
                         break;
                     }
@@ -118,7 +137,11 @@ impl<S: Stream> Connection<S> {
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(failure.copied())))
             .collect();
-        Pipelined { results, sent }
+        Pipelined {
+            results,
+            sent,
+            elapsed,
+        }
     }
 
     /// Files one sentence read while commands are in flight; `Err` when it ends the session.
@@ -126,7 +149,7 @@ impl<S: Stream> Connection<S> {
         &mut self,
         reply: Reply,
         waiting: &mut HashMap<Vec<u8>, Flight>,
-        results: &mut [Option<Result<Response, RouterError>>],
+        (results, elapsed): Answered<'_>,
     ) -> Result<(), RouterError> {
         if reply.kind == ReplyKind::Fatal {
             let reason = reply.fatal_reason();
@@ -154,6 +177,7 @@ impl<S: Stream> Connection<S> {
                         Err(RouterError::Trap(std::mem::take(&mut flight.traps)))
                     };
                     results[flight.index] = Some(result);
+                    elapsed[flight.index] = Some(flight.written.elapsed());
                 }
             }
             ReplyKind::Empty | ReplyKind::Unknown(_) | ReplyKind::Fatal => {}
