@@ -189,6 +189,7 @@ impl<S: Stream> Connection<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::router::conn::{Fingerprinted, Print, Printed};
     use crate::routeros::{Decoder, Sentence};
     use std::collections::VecDeque;
     use std::io::{self, Read, Write};
@@ -211,6 +212,8 @@ mod tests {
         answers: Vec<(usize, Vec<Vec<String>>)>,
         /// Read returns an error (the connection broke) once the script is spent.
         break_when_dry: bool,
+        /// Write calls.
+        writes: usize,
     }
 
     impl Read for Peer {
@@ -234,6 +237,7 @@ mod tests {
     impl Write for Peer {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             let mut s = self.inner.lock().unwrap();
+            s.writes += 1;
             s.written.extend_from_slice(buf);
             let mut decoder = Decoder::new();
             decoder.feed(&s.written);
@@ -290,6 +294,77 @@ mod tests {
 
     fn soon() -> Instant {
         Instant::now() + Duration::from_secs(1)
+    }
+
+    /// A poll's prints against a peer that answers once all three are written: sessions
+    /// (fingerprinted, `uptime` left out), a plain print, and a fingerprinted print that traps.
+    fn poll_prints(uptime: &str, last: Option<u64>) -> (Vec<Result<Printed, RouterError>>, usize) {
+        let peer = Peer::default();
+        peer.inner.lock().unwrap().answers.push((
+            3,
+            vec![
+                words(&["!re", ".tag=1", "=name=alice", &format!("=uptime={uptime}")]),
+                words(&["!re", ".tag=2", "=cpu-load=3"]),
+                words(&["!re", ".tag=1", "=name=bob", "=uptime=1h"]),
+                words(&["!trap", ".tag=3", "=message=no such command"]),
+                words(&["!done", ".tag=2"]),
+                words(&["!done", ".tag=1"]),
+                words(&["!done", ".tag=3"]),
+            ],
+        ));
+        let mut conn = Connection::new(peer.clone());
+        let prints = vec![
+            Print {
+                command: CommandBuilder::new("/ppp/active/print"),
+                fingerprint: Some((&["uptime"], last)),
+            },
+            Print {
+                command: CommandBuilder::new("/system/resource/print"),
+                fingerprint: None,
+            },
+            Print {
+                command: CommandBuilder::new("/ppp/secret/print"),
+                fingerprint: Some((&[], None)),
+            },
+        ];
+        let answers = conn.prints(prints, soon());
+        assert!(answers.iter().take(2).all(|(_, time)| time.is_some()));
+        let writes = peer.inner.lock().unwrap().writes;
+        (answers.into_iter().map(|(a, _)| a).collect(), writes)
+    }
+
+    #[test]
+    fn prints_go_out_in_one_write_and_an_unchanged_fingerprinted_one_is_same() {
+        let (answers, writes) = poll_prints("5m", None);
+        assert_eq!(writes, 1, "all three prints in one write");
+        let [sessions, resource, secrets] = &answers[..] else {
+            panic!("three answers: {answers:?}")
+        };
+        let Ok(Printed::Fingerprinted(Fingerprinted::Changed { fingerprint, .. })) = sessions
+        else {
+            panic!("first sight is a change: {sessions:?}")
+        };
+        let fingerprint = *fingerprint;
+        let Ok(Printed::Fingerprinted(Fingerprinted::Changed { rows, .. })) =
+            poll_prints("5m", None).0.remove(0)
+        else {
+            panic!("rows held")
+        };
+        let names: Vec<String> = rows.parse(|r| r.text("name"));
+        assert_eq!(names, ["alice", "bob"]);
+        let Ok(Printed::Rows(response)) = resource else {
+            panic!("plain rows: {resource:?}")
+        };
+        assert_eq!(response.records[0].text("cpu-load"), "3");
+        // A trap fails only its own print.
+        assert!(matches!(secrets, Err(RouterError::Trap(_))), "{secrets:?}");
+        // Only the uptime ticked: same.
+        let (again, _) = poll_prints("6m", Some(fingerprint));
+        assert!(
+            matches!(again[0], Ok(Printed::Fingerprinted(Fingerprinted::Same))),
+            "{:?}",
+            again[0]
+        );
     }
 
     #[test]
