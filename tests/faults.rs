@@ -187,6 +187,55 @@ fn a_full_queue_is_503_at_once_and_other_routers_keep_answering() {
 }
 
 #[test]
+fn a_read_queued_past_its_time_is_refused_and_a_slow_router_is_not_taken_for_lost() {
+    let _watchdog = Watchdog::new("queued_too_long", Duration::from_secs(60));
+    let sim = simulator(1, 10);
+    let engine = Arc::new(TestEngine::start(
+        router_configs(&sim),
+        FleetSettings {
+            poll_interval: Duration::from_secs(60),
+            command_timeout: Duration::from_secs(1),
+            ..fast_settings()
+        },
+    ));
+    engine.wait_online(1, Duration::from_secs(10));
+    let reconnects = engine.fleet.snapshots()[0].reconnects;
+    // 300 ms a command, 1 s a caller: nothing was measured yet, so all eight are let in,
+    // and only the first three can be answered in time.
+    sim.routers()[0].set_latency(Duration::from_millis(300));
+    let callers: Vec<_> = (0..8)
+        .map(|_| {
+            let engine = Arc::clone(&engine);
+            std::thread::spawn(move || {
+                let answer = engine.get("/api/v1/router/1/health?live=1");
+                (
+                    answer.status,
+                    answer.body["code"].as_str().map(str::to_owned),
+                )
+            })
+        })
+        .collect();
+    let results: Vec<_> = callers.into_iter().map(|c| c.join().unwrap()).collect();
+    assert!(results.iter().any(|r| r.0 == 200), "{results:?}");
+    assert!(
+        results
+            .iter()
+            .any(|r| r.0 == 503 && r.1.as_deref() == Some("queue_full")),
+        "the late ones are refused: {results:?}"
+    );
+    // Before, a late caller's command was sent with what its caller had left, timed out,
+    // and the connection of a router that answers every 300 ms was recycled (502/504 for
+    // all queued behind it).
+    assert!(
+        results.iter().all(|r| r.0 == 200 || r.0 == 503),
+        "{results:?}"
+    );
+    let snapshot = &engine.fleet.snapshots()[0];
+    assert!(!snapshot.unavailable, "{:?}", snapshot.last_error);
+    assert_eq!(snapshot.reconnects, reconnects, "the session was kept");
+}
+
+#[test]
 fn a_mutation_whose_caller_got_504_is_never_applied() {
     let _watchdog = Watchdog::new("stale_mutation", Duration::from_secs(60));
     let sim = simulator(1, 10);

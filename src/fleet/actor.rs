@@ -406,7 +406,7 @@ impl RouterActor {
                     }
                 }
                 Wake::Tick => {
-                    self.load.begin();
+                    self.load.begin_poll();
                     let result = unwatched(&watched, &mut stream_wait, self.config.id, || {
                         self.poll(&mut client)
                     });
@@ -677,9 +677,13 @@ impl RouterActor {
         Ok(())
     }
 
-    /// Starts a live traffic stream for `user` when there is room.
+    /// Starts a live traffic stream for `user` when there is room and nobody is waiting:
+    /// starting one is a command the router runs before the next caller's (a slow router
+    /// runs them one after another), unseen by admission, which would then under-estimate
+    /// every wait behind it.
     fn watch(&mut self, client: &mut Client, user: &str) -> Result<(), RouterError> {
-        if self.settings.traffic_streams_max == 0
+        if !self.commands.is_empty()
+            || self.settings.traffic_streams_max == 0
             || self.watched.len() >= self.settings.traffic_streams_max
             || self.watched.contains_key(user)
             || self.unstreamable.contains(user)

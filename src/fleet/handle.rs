@@ -17,7 +17,7 @@ use super::FleetError;
 use crate::model::{NewSecret, SecretChanges};
 use crate::model::{Profile, Resource, RouterId};
 use crossbeam_channel::{bounded, select, Receiver, Sender, TryRecvError, TrySendError};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,11 @@ pub struct RouterLoad {
     recent_us: AtomicU64,
     /// When the command running now started, µs since `epoch` + 1 (0 = idle).
     busy_since_us: AtomicU64,
+    /// How long the last poll took, µs (0 = none yet). A poll is several commands the
+    /// queue does not show; a caller waits behind it as behind the commands ahead.
+    poll_us: AtomicU64,
+    /// True while what runs now is a poll.
+    polling: AtomicBool,
 }
 
 impl Default for RouterLoad {
@@ -37,6 +42,8 @@ impl Default for RouterLoad {
             epoch: Instant::now(),
             recent_us: AtomicU64::new(0),
             busy_since_us: AtomicU64::new(0),
+            poll_us: AtomicU64::new(0),
+            polling: AtomicBool::new(false),
         }
     }
 }
@@ -46,19 +53,33 @@ impl RouterLoad {
         u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
     }
 
-    /// The router thread starts a command or a poll.
+    /// The router thread starts a command.
     pub(crate) fn begin(&self) {
+        self.polling.store(false, Ordering::SeqCst);
         self.busy_since_us
             .store(self.now_us().saturating_add(1), Ordering::SeqCst);
     }
 
-    /// The router thread finished what `begin` started; `completed` is false when the
-    /// connection broke (a timeout that ends the session says nothing of the next one).
+    /// The router thread starts a poll.
+    pub(crate) fn begin_poll(&self) {
+        self.polling.store(true, Ordering::SeqCst);
+        self.busy_since_us
+            .store(self.now_us().saturating_add(1), Ordering::SeqCst);
+    }
+
+    /// The router thread finished what `begin` or `begin_poll` started; `completed` is
+    /// false when the connection broke (a timeout that ends the session says nothing of
+    /// the next one).
     pub(crate) fn end(&self, completed: bool) {
         let since = self.busy_since_us.swap(0, Ordering::SeqCst);
+        let was_poll = self.polling.swap(false, Ordering::SeqCst);
         if since > 0 && completed {
-            let took = self.now_us().saturating_sub(since - 1);
-            self.record(Duration::from_micros(took));
+            let took = self.now_us().saturating_sub(since - 1).max(1);
+            if was_poll {
+                self.poll_us.store(took, Ordering::SeqCst);
+            } else {
+                self.record(Duration::from_micros(took));
+            }
         }
     }
 
@@ -66,6 +87,17 @@ impl RouterLoad {
     pub(crate) fn reset(&self) {
         self.recent_us.store(0, Ordering::SeqCst);
         self.busy_since_us.store(0, Ordering::SeqCst);
+        self.poll_us.store(0, Ordering::SeqCst);
+        self.polling.store(false, Ordering::SeqCst);
+    }
+
+    /// How long running the current poll (if any) has taken so far.
+    fn running_for(&self) -> Duration {
+        let since = self.busy_since_us.load(Ordering::SeqCst);
+        if since == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_micros(self.now_us().saturating_sub(since - 1))
     }
 
     /// Adds one measured command time to the moving average (weight 1/4).
@@ -84,14 +116,15 @@ impl RouterLoad {
     /// command running now when that is longer (a router that hangs looks slower by the
     /// second instead of keeping its last good figure).
     pub fn per_command(&self) -> Duration {
-        let recent = self.recent_us.load(Ordering::SeqCst);
-        let since = self.busy_since_us.load(Ordering::SeqCst);
-        let age = if since > 0 {
-            self.now_us().saturating_sub(since - 1)
-        } else {
-            0
-        };
-        Duration::from_micros(recent.max(age))
+        let recent = Duration::from_micros(self.recent_us.load(Ordering::SeqCst));
+        let age = self.running_for();
+        if self.polling.load(Ordering::SeqCst) {
+            // A poll is expected to take its last time; only beyond that does it count
+            // as a router slowing down.
+            let poll = Duration::from_micros(self.poll_us.load(Ordering::SeqCst));
+            return recent.max(age.saturating_sub(poll));
+        }
+        recent.max(age)
     }
 
     /// Whether a command is running now.
@@ -100,15 +133,26 @@ impl RouterLoad {
     }
 
     /// Expected wait of a new command with `queued` commands ahead of it in the queue:
-    /// (queued + the running one + itself) × `per_command`. Zero for an empty queue: a
-    /// caller with nothing queued ahead is never refused on an estimate.
+    /// (queued + the running command + itself) × `per_command`, plus one poll (what is
+    /// left of the running one, else a whole one: a wait long enough to matter meets a
+    /// poll, which runs between queued commands). Zero for an empty queue: a caller with
+    /// nothing queued ahead is never refused on an estimate.
     pub fn expected_wait(&self, queued: usize) -> Duration {
         if queued == 0 {
             return Duration::ZERO;
         }
-        let commands = queued + usize::from(self.busy()) + 1;
+        let polling = self.polling.load(Ordering::SeqCst);
+        let running_command = self.busy() && !polling;
+        let commands = queued + usize::from(running_command) + 1;
+        let poll = Duration::from_micros(self.poll_us.load(Ordering::SeqCst));
+        let poll = if polling {
+            poll.saturating_sub(self.running_for())
+        } else {
+            poll
+        };
         self.per_command()
             .saturating_mul(u32::try_from(commands).unwrap_or(u32::MAX))
+            .saturating_add(poll)
     }
 }
 
@@ -455,5 +499,30 @@ mod tests {
         assert!(load.per_command() < Duration::from_millis(10));
         load.reset();
         assert_eq!(load.expected_wait(5), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_poll_counts_once_in_the_wait_and_not_as_a_command() {
+        let load = RouterLoad::default();
+        load.record(Duration::from_millis(10));
+        load.begin_poll();
+        std::thread::sleep(Duration::from_millis(40));
+        load.end(true);
+        assert!(
+            load.per_command() < Duration::from_millis(15),
+            "a poll is not one slow command"
+        );
+        // 3 ahead + itself at 10 ms, and one poll of ≥ 40 ms.
+        let wait = load.expected_wait(3);
+        assert!(
+            wait >= Duration::from_millis(80) && wait < Duration::from_millis(200),
+            "{wait:?}"
+        );
+        // While a poll runs, only what is left of it is waited for.
+        load.begin_poll();
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(load.expected_wait(3) < wait, "{:?}", load.expected_wait(3));
+        assert!(load.per_command() < Duration::from_millis(15));
+        load.end(true);
     }
 }

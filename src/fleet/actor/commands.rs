@@ -30,13 +30,31 @@ impl RouterActor {
             command.fail(error);
             return Ok(());
         }
-        // A change that reached the router is waited on a little longer than its caller
-        // waits, so a caller told 504 can still learn what the router finally said.
+        // A read that queued so long it cannot be answered before its caller stops waiting
+        // is refused now, as admission would have refused it had it known: sending it would
+        // only time out, and that timeout would recycle the connection of a router that is
+        // slow but alive, failing everyone queued behind it.
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !command.is_mutation() && left < self.load.per_command() {
+            log::debug!(
+                "router {}: refusing a read with {} ms left, under one command's time",
+                self.config.id,
+                left.as_millis()
+            );
+            command.fail(FleetError::QueueFull);
+            return Ok(());
+        }
+        // The router gets a whole command timeout for what is sent, whatever its caller has
+        // left (the caller is answered 504 at its own deadline either way): only a router
+        // that does not answer for that long is taken for lost. A change that reached the
+        // router is waited on a little longer still, so a caller told 504 can learn what the
+        // router finally said.
         let deadline = if command.is_mutation() {
             deadline + self.settings.late_answer_grace
         } else {
             deadline
-        };
+        }
+        .max(Instant::now() + self.settings.command_timeout);
         let started = Instant::now();
         let mut connectivity: Option<Arc<RouterError>> = None;
         let changes_lists = command.changes_secrets_or_sessions();
