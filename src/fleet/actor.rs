@@ -391,10 +391,15 @@ impl RouterActor {
                 }
                 Wake::Command(command) => {
                     self.load.begin();
+                    let sent_before = client.commands_sent();
                     let result = unwatched(&watched, &mut stream_wait, self.config.id, || {
                         self.execute(&mut client, command)
                     });
-                    self.load.end(result.is_ok());
+                    // A call answered without a router command (a watched customer's
+                    // stream reading, a refusal) says nothing of how fast the router is:
+                    // counted, such calls would pull the estimate down and let too many in.
+                    let measured = client.commands_sent() > sent_before;
+                    self.load.end(result.is_ok() && measured);
                     // Its reads may have left stream sentences in the decoder (no new edge).
                     // The wake its own replies caused is spent: the look that follows covers
                     // them (a later arrival makes a new edge and a new wake).

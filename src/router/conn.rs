@@ -212,6 +212,11 @@ impl<S: Stream> Connection<S> {
         }
     }
 
+    /// How many commands were written on this connection so far.
+    pub fn commands_sent(&self) -> u64 {
+        self.next_tag - 1
+    }
+
     /// True once the connection must not be used again.
     pub fn is_broken(&self) -> bool {
         self.broken
