@@ -112,20 +112,20 @@ fn quick_benchmark_runs_every_scenario() {
     }
 
     let overload = report.overload.as_ref().expect("overload ran");
-    let answered =
-        overload.status_200 + overload.status_503 + overload.status_504 + overload.status_other;
-    assert_eq!(
-        answered + overload.no_answer,
-        overload.callers,
-        "{overload:?}"
-    );
-    assert_eq!(
-        overload.status_other, 0,
-        "only 200, 503 or 504: {overload:?}"
-    );
+    let a = &overload.answers;
+    let answered = a.status_200 + a.status_503 + a.status_504 + a.status_other;
+    assert_eq!(answered + a.no_answer, overload.callers, "{overload:?}");
+    assert_eq!(a.status_other, 0, "only 200, 503 or 504: {overload:?}");
     // How many callers were answered within the timeout + 1 s is a figure the benchmark
     // reports, not something a test may assert (it depends on the machine's load).
-    assert!(overload.answered_in_bound <= overload.callers);
+    assert!(a.answered_in_bound <= overload.callers);
+    let s = &overload.sustained.answers;
+    assert_eq!(
+        s.status_200 + s.status_503 + s.status_504 + s.status_other + s.no_answer,
+        overload.sustained.requests,
+        "every sustained call counted once: {overload:?}"
+    );
+    assert_eq!(s.status_other, 0, "{overload:?}");
     assert!(
         answered > 0,
         "the overloaded engine still answered: {overload:?}"

@@ -6,7 +6,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One persistent connection to one server.
 pub struct HttpClient {
@@ -36,6 +36,25 @@ impl HttpClient {
             line: String::with_capacity(256),
             connects: 0,
         }
+    }
+
+    /// `GET path` that must answer 200; returns how long it took. `what` names the call
+    /// in the error.
+    pub fn timed_ok(
+        &mut self,
+        path: &str,
+        key: &str,
+        body: &mut Vec<u8>,
+        what: &str,
+    ) -> Result<Duration, String> {
+        let started = Instant::now();
+        let answer = self
+            .get(path, key, body)
+            .map_err(|e| format!("{what}: {path}: {e}"))?;
+        if answer.status != 200 {
+            return Err(format!("{what}: {path}: status {}", answer.status));
+        }
+        Ok(started.elapsed())
     }
 
     /// `GET path` with an `X-App-Key` header; the body lands in `body` (cleared first).

@@ -227,17 +227,9 @@ fn run_one(latency_ms: u64, rounds: usize) -> BenchResult<LatencyRun> {
     let mut cached_http = HttpClient::new(engine.addr, TIMEOUT);
     let mut cached_body = Vec::new();
     let mut cached_call = || -> BenchResult<Duration> {
-        let started = Instant::now();
-        let answer = cached_http
-            .get(cached_path, KEY, &mut cached_body)
-            .map_err(|e| BenchError(format!("engine cached read: {e}")))?;
-        if answer.status != 200 {
-            return Err(BenchError(format!(
-                "engine cached read answered {}",
-                answer.status
-            )));
-        }
-        Ok(started.elapsed())
+        cached_http
+            .timed_ok(cached_path, KEY, &mut cached_body, "latency: cached read")
+            .map_err(BenchError)
     };
     let handoff = Handoff::start()?;
 

@@ -28,14 +28,8 @@ pub struct OverloadResult {
     pub command_timeout_s: f64,
     /// How long callers were waited for before giving up on them.
     pub give_up_s: f64,
-    pub status_200: usize,
-    pub status_503: usize,
-    pub status_504: usize,
-    pub status_other: usize,
-    /// Connection closed or no answer before giving up.
-    pub no_answer: usize,
-    /// Answered (any status) within the command timeout + 1 s.
-    pub answered_in_bound: usize,
+    #[serde(flatten)]
+    pub answers: Answers,
     pub callers_latency: Summary,
     pub bystander_before: Summary,
     pub bystander_during: Summary,
@@ -62,15 +56,7 @@ impl OverloadResult {
                     "{} concurrent callers → router at {} ms/reply (timeout {} s)",
                     self.callers, self.slow_router_latency_ms, self.command_timeout_s
                 ),
-                format!(
-                    "{} within timeout+1 s · 200: {} · 503: {} · 504: {} · other: {} · none: {}",
-                    self.answered_in_bound,
-                    self.status_200,
-                    self.status_503,
-                    self.status_504,
-                    self.status_other,
-                    self.no_answer
-                ),
+                self.answers.summary(),
             ],
             [
                 "callers' latency".into(),
@@ -108,14 +94,9 @@ impl OverloadResult {
                     self.sustained.seconds
                 ),
                 format!(
-                    "{} requests · {} within timeout+1 s · 200: {} · 503: {} · 504: {} · other: {} · none: {}",
+                    "{} requests · {}",
                     self.sustained.requests,
-                    self.sustained.answered_in_bound,
-                    self.sustained.status_200,
-                    self.sustained.status_503,
-                    self.sustained.status_504,
-                    self.sustained.status_other,
-                    self.sustained.no_answer
+                    self.sustained.answers.summary()
                 ),
             ],
             [
@@ -158,16 +139,63 @@ impl OverloadResult {
 pub struct Sustained {
     pub seconds: f64,
     pub requests: usize,
-    pub status_200: usize,
-    pub status_503: usize,
-    pub status_504: usize,
-    pub status_other: usize,
-    pub no_answer: usize,
-    pub answered_in_bound: usize,
+    #[serde(flatten)]
+    pub answers: Answers,
     pub callers_latency: Summary,
     pub bystander: Summary,
     pub bystander_errors: u64,
     pub bystander_p99_ratio: f64,
+}
+
+/// How a set of calls was answered.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Answers {
+    pub status_200: usize,
+    pub status_503: usize,
+    pub status_504: usize,
+    pub status_other: usize,
+    /// Connection closed or no answer before giving up.
+    pub no_answer: usize,
+    /// Answered (any status) within the command timeout + 1 s.
+    pub answered_in_bound: usize,
+}
+
+impl Answers {
+    /// Counts one call (`status` 0: no answer); an answered call's latency goes to `latencies`.
+    fn count(
+        &mut self,
+        status: u16,
+        elapsed: Duration,
+        bound: Duration,
+        latencies: &mut Vec<Duration>,
+    ) {
+        match status {
+            0 => {
+                self.no_answer += 1;
+                return;
+            }
+            200 => self.status_200 += 1,
+            503 => self.status_503 += 1,
+            504 => self.status_504 += 1,
+            _ => self.status_other += 1,
+        }
+        latencies.push(elapsed);
+        if elapsed <= bound {
+            self.answered_in_bound += 1;
+        }
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "{} within timeout+1 s · 200: {} · 503: {} · 504: {} · other: {} · none: {}",
+            self.answered_in_bound,
+            self.status_200,
+            self.status_503,
+            self.status_504,
+            self.status_other,
+            self.no_answer
+        )
+    }
 }
 
 /// One caller's socket and what it has read. Like a PHP request, a caller closes its
@@ -279,23 +307,11 @@ pub fn run(quick: bool) -> BenchResult<OverloadResult> {
     failures.store(0, Ordering::SeqCst);
     sim.routers()[0].set_latency(latency);
 
-    let mut sockets = Vec::with_capacity(callers);
-    for _ in 0..callers {
-        let stream = TcpStream::connect_timeout(&engine.addr, Duration::from_secs(5))?;
-        stream.set_nodelay(true)?;
-        sockets.push(Caller {
-            stream,
-            buffer: Vec::new(),
-            outcome: None,
-        });
-    }
     let request = format!("GET {SLOW} HTTP/1.1\r\nHost: bench\r\nX-App-Key: {KEY}\r\n\r\n");
     // Woken by readiness, not by looking at 500 sockets every millisecond (which would
     // load the 2 cores the bystander shares).
     let mut ready = Readiness::new()?;
-    for (k, caller) in sockets.iter().enumerate() {
-        ready.register(&caller.stream, k)?;
-    }
+    let mut sockets = connect_callers(engine.addr, callers, &ready)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let peak = std::thread::scope(|scope| -> BenchResult<(u64, u64, Vec<Duration>)> {
@@ -310,19 +326,7 @@ pub fn run(quick: bool) -> BenchResult<OverloadResult> {
             (rss, threads)
         });
         let during = scope.spawn(|| bystander(&mut watching, &stop, None, &failures));
-        let sent = Instant::now();
-        for caller in &mut sockets {
-            caller.stream.write_all(request.as_bytes())?;
-            caller.stream.set_nonblocking(true)?;
-        }
-        let (mut line, mut body) = (String::new(), Vec::new());
-        while sent.elapsed() < give_up && sockets.iter().any(|c| c.outcome.is_none()) {
-            for k in ready.wait(Duration::from_millis(50))? {
-                if let Some(caller) = sockets.get_mut(k).filter(|c| c.outcome.is_none()) {
-                    caller.poll(sent, &mut line, &mut body);
-                }
-            }
-        }
+        burst(&mut sockets, &request, &mut ready, give_up)?;
         stop.store(true, Ordering::SeqCst);
         let (rss, threads) = monitor
             .join()
@@ -344,21 +348,8 @@ pub fn run(quick: bool) -> BenchResult<OverloadResult> {
     };
     let mut latencies = Vec::new();
     for caller in &sockets {
-        match caller.outcome {
-            Some((status, elapsed)) if status != 0 => {
-                match status {
-                    200 => result.status_200 += 1,
-                    503 => result.status_503 += 1,
-                    504 => result.status_504 += 1,
-                    _ => result.status_other += 1,
-                }
-                if elapsed <= bound {
-                    result.answered_in_bound += 1;
-                }
-                latencies.push(elapsed);
-            }
-            _ => result.no_answer += 1,
-        }
+        let (status, elapsed) = caller.outcome.unwrap_or((0, give_up));
+        result.answers.count(status, elapsed, bound, &mut latencies);
     }
     drop(sockets);
     let sustain = if quick {
@@ -493,19 +484,9 @@ fn sustained(
                             (looper.sent.elapsed() > give_up).then_some((0, looper.sent.elapsed()))
                         });
                         if let Some((status, elapsed)) = outcome {
-                            match status {
-                                200 => figures.status_200 += 1,
-                                503 => figures.status_503 += 1,
-                                504 => figures.status_504 += 1,
-                                0 => figures.no_answer += 1,
-                                _ => figures.status_other += 1,
-                            }
-                            if status != 0 {
-                                latencies.push(elapsed);
-                                if elapsed <= bound {
-                                    figures.answered_in_bound += 1;
-                                }
-                            }
+                            figures
+                                .answers
+                                .count(status, elapsed, bound, &mut latencies);
                             // A dashboard asks again a second later; the engine's 503
                             // says Retry-After: 1. Callers spread both ±50 %.
                             rng ^= rng << 13;
@@ -581,33 +562,11 @@ fn fast_burst(
         "GET /api/v1/router/3/traffic?user=alice HTTP/1.1\r\nHost: bench\r\nX-App-Key: {KEY}\r\n\r\n"
     );
     let mut ready = Readiness::new()?;
-    let mut sockets = Vec::with_capacity(callers);
-    for k in 0..callers {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-        stream.set_nodelay(true)?;
-        ready.register(&stream, k)?;
-        sockets.push(Caller {
-            stream,
-            buffer: Vec::new(),
-            outcome: None,
-        });
-    }
+    let mut sockets = connect_callers(addr, callers, &ready)?;
     let stop = AtomicBool::new(false);
     let during = std::thread::scope(|scope| -> BenchResult<Vec<Duration>> {
         let watcher = scope.spawn(|| bystander(watching, &stop, None, failures));
-        let sent = Instant::now();
-        for caller in &mut sockets {
-            caller.stream.write_all(request.as_bytes())?;
-            caller.stream.set_nonblocking(true)?;
-        }
-        let (mut line, mut body) = (String::new(), Vec::new());
-        while sent.elapsed() < give_up && sockets.iter().any(|c| c.outcome.is_none()) {
-            for k in ready.wait(Duration::from_millis(50))? {
-                if let Some(caller) = sockets.get_mut(k).filter(|c| c.outcome.is_none()) {
-                    caller.poll(sent, &mut line, &mut body);
-                }
-            }
-        }
+        let sent = burst(&mut sockets, &request, &mut ready, give_up)?;
         // The slow burst's window lasts ~0.4 s; keep the bystander as long here.
         while sent.elapsed() < Duration::from_millis(400) {
             std::thread::sleep(Duration::from_millis(10));
@@ -622,4 +581,49 @@ fn fast_burst(
         .filter(|c| matches!(c.outcome, Some((200, _))))
         .count();
     Ok((Summary::of(&during), ok))
+}
+
+/// `callers` connections to `addr`, each registered with `ready` under its index (before any
+/// request is written, so no answer's edge is missed).
+fn connect_callers(
+    addr: SocketAddr,
+    callers: usize,
+    ready: &Readiness,
+) -> BenchResult<Vec<Caller>> {
+    let mut sockets = Vec::with_capacity(callers);
+    for k in 0..callers {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        stream.set_nodelay(true)?;
+        ready.register(&stream, k)?;
+        sockets.push(Caller {
+            stream,
+            buffer: Vec::new(),
+            outcome: None,
+        });
+    }
+    Ok(sockets)
+}
+
+/// Writes `request` on every socket at once, then reads answers as they come until all are
+/// in or `give_up` passes; returns when the writing began.
+fn burst(
+    sockets: &mut [Caller],
+    request: &str,
+    ready: &mut Readiness,
+    give_up: Duration,
+) -> BenchResult<Instant> {
+    let sent = Instant::now();
+    for caller in sockets.iter_mut() {
+        caller.stream.write_all(request.as_bytes())?;
+        caller.stream.set_nonblocking(true)?;
+    }
+    let (mut line, mut body) = (String::new(), Vec::new());
+    while sent.elapsed() < give_up && sockets.iter().any(|c| c.outcome.is_none()) {
+        for k in ready.wait(Duration::from_millis(50))? {
+            if let Some(caller) = sockets.get_mut(k).filter(|c| c.outcome.is_none()) {
+                caller.poll(sent, &mut line, &mut body);
+            }
+        }
+    }
+    Ok(sent)
 }

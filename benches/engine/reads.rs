@@ -206,19 +206,12 @@ fn sequential(addr: SocketAddr, path: &str, count: usize) -> BenchResult<Summary
     let mut body = Vec::new();
     let mut samples = Vec::with_capacity(count);
     for round in 0..count + count / 10 {
-        let started = Instant::now();
-        let answer = client
-            .get(path, KEY, &mut body)
-            .map_err(|e| BenchError(format!("reads: {path}: {e}")))?;
-        if answer.status != 200 {
-            return Err(BenchError(format!(
-                "reads: {path}: status {}",
-                answer.status
-            )));
-        }
+        let took = client
+            .timed_ok(path, KEY, &mut body, "reads")
+            .map_err(BenchError)?;
         // The first tenth warms up.
         if round >= count / 10 {
-            samples.push(started.elapsed());
+            samples.push(took);
         }
     }
     Ok(Summary::of(&samples))
