@@ -233,6 +233,11 @@ fn a_read_queued_past_its_time_is_refused_and_a_slow_router_is_not_taken_for_los
     let snapshot = &engine.fleet.snapshots()[0];
     assert!(!snapshot.unavailable, "{:?}", snapshot.last_error);
     assert_eq!(snapshot.reconnects, reconnects, "the session was kept");
+    // The refusals sent nothing to the router, so they say nothing of its speed: the
+    // estimate stays near the 300 ms the answered calls took (counted, each refusal's
+    // ~0 ms would have pulled it down and let the next callers in to time out).
+    let per_call = engine.fleet.get(RouterId(1)).unwrap().load().per_command();
+    assert!(per_call >= Duration::from_millis(200), "{per_call:?}");
 }
 
 #[test]
