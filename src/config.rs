@@ -119,18 +119,26 @@ impl Config {
             Some(value) => parse_listen(&value).map_err(|m| error("API_PORT", m))?,
             None => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080),
         };
-        let http_threads = match get("HTTP_THREADS") {
-            Some(value) => match value.parse::<usize>() {
-                Ok(n) if (1..=1024).contains(&n) => n,
-                _ => {
-                    return Err(error(
-                        "HTTP_THREADS",
-                        format!("expected a number from 1 to 1024, got {value:?}"),
-                    ))
-                }
-            },
-            None => 8,
+        let count = |name: &'static str,
+                     range: std::ops::RangeInclusive<usize>,
+                     default: usize|
+         -> Result<usize, ConfigError> {
+            match get(name) {
+                Some(value) => match value.parse::<usize>() {
+                    Ok(n) if range.contains(&n) => Ok(n),
+                    _ => Err(error(
+                        name,
+                        format!(
+                            "expected a number from {} to {}, got {value:?}",
+                            range.start(),
+                            range.end()
+                        ),
+                    )),
+                },
+                None => Ok(default),
+            }
         };
+        let http_threads = count("HTTP_THREADS", 1..=1024, 8)?;
         let seconds =
             |name: &'static str, default: f64, allow_zero: bool| -> Result<Duration, ConfigError> {
                 match get(name) {
@@ -146,30 +154,8 @@ impl Config {
                 "expected at most 5 seconds (a shared reading is that old at most)",
             ));
         }
-        let traffic_streams_max = match get("TRAFFIC_STREAMS_MAX") {
-            Some(value) => match value.parse::<usize>() {
-                Ok(n) if n <= 1000 => n,
-                _ => {
-                    return Err(error(
-                        "TRAFFIC_STREAMS_MAX",
-                        format!("expected a number from 0 to 1000, got {value:?}"),
-                    ))
-                }
-            },
-            None => 32,
-        };
-        let bulk_in_flight = match get("BULK_IN_FLIGHT") {
-            Some(value) => match value.parse::<usize>() {
-                Ok(n) if (1..=256).contains(&n) => n,
-                _ => {
-                    return Err(error(
-                        "BULK_IN_FLIGHT",
-                        format!("expected a number from 1 to 256, got {value:?}"),
-                    ))
-                }
-            },
-            None => 32,
-        };
+        let traffic_streams_max = count("TRAFFIC_STREAMS_MAX", 0..=1000, 32)?;
+        let bulk_in_flight = count("BULK_IN_FLIGHT", 1..=256, 32)?;
         let webhook_url = get("WEBHOOK_URL");
         if let Some(url) = &webhook_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {

@@ -60,15 +60,7 @@ fn the_binary_sends_ready_after_warm_up_and_stopping_on_sigterm() {
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().join("notify.sock");
     let socket = UnixDatagram::bind(&path).unwrap();
-    let mut demo = command(&[
-        "demo",
-        "--listen",
-        "127.0.0.1:0",
-        "--routers",
-        "1",
-        "--users",
-        "10",
-    ]);
+    let mut demo = command(&SMALL_DEMO);
     demo.env("NOTIFY_SOCKET", &path);
     let (mut child, _lines) = spawn_and_read(demo, |l| l.iter().any(|x| x.contains("API key:")));
     assert_eq!(receive(&socket), "READY=1");
@@ -77,6 +69,17 @@ fn the_binary_sends_ready_after_warm_up_and_stopping_on_sigterm() {
     assert!(status.success(), "{status:?}");
     directory.close().unwrap();
 }
+
+/// A one-router demo on a free loopback port.
+const SMALL_DEMO: [&str; 7] = [
+    "demo",
+    "--listen",
+    "127.0.0.1:0",
+    "--routers",
+    "1",
+    "--users",
+    "10",
+];
 
 /// Waits up to `limit` for the next datagram; `None` when none came.
 fn receive_within(socket: &UnixDatagram, limit: Duration) -> Option<String> {
@@ -114,15 +117,7 @@ fn demo_with_watchdog(
     use crate::support::process::{command, spawn_and_read, BIN};
     let path = directory.join("notify.sock");
     let socket = UnixDatagram::bind(&path).unwrap();
-    let args = [
-        "demo",
-        "--listen",
-        "127.0.0.1:0",
-        "--routers",
-        "1",
-        "--users",
-        "10",
-    ];
+    let args = SMALL_DEMO;
     let mut demo = command(&args);
     if let Some((program, rest)) = prefix.split_first() {
         let mut wrapped = std::process::Command::new(program);

@@ -385,24 +385,7 @@ impl<S: Stream> Connection<S> {
         secret: &NewSecret,
         deadline: Instant,
     ) -> Result<String, RouterError> {
-        let mut command = CommandBuilder::new("/ppp/secret/add")
-            .attr("name", encode_text(&secret.name)?)
-            .attr("password", encode_text(&secret.password)?);
-        let optional = [
-            ("profile", &secret.profile),
-            ("service", &secret.service),
-            ("local-address", &secret.local_address),
-            ("remote-address", &secret.remote_address),
-            ("comment", &secret.comment),
-        ];
-        for (name, value) in optional {
-            if let Some(value) = value {
-                command = command.attr(name, encode_text(value)?);
-            }
-        }
-        if let Some(disabled) = secret.disabled {
-            command = command.attr("disabled", bool_word(disabled));
-        }
+        let command = requests::add_secret_command(secret)?;
         let response = self.execute(command, deadline)?;
         response
             .ret

@@ -9,7 +9,7 @@ use super::ops::{
     bool_word, to_active, to_address_entry, to_secret, ACTIVE_PROPS, ADDRESS_LIST_PROPS,
     SECRET_PROPS,
 };
-use crate::model::{ActiveSession, AddressListEntry, Secret, SecretChanges};
+use crate::model::{ActiveSession, AddressListEntry, NewSecret, Secret, SecretChanges};
 use crate::routeros::{text, CommandBuilder};
 use std::time::{Duration, Instant};
 
@@ -108,23 +108,52 @@ pub(super) fn remove_command(menu: &str, id: &str) -> CommandBuilder {
     CommandBuilder::new(&format!("{menu}/remove")).attr(".id", id.as_bytes())
 }
 
+pub(super) fn add_secret_command(secret: &NewSecret) -> Result<CommandBuilder, RouterError> {
+    let command = CommandBuilder::new("/ppp/secret/add")
+        .attr("name", encode_text(&secret.name)?)
+        .attr("password", encode_text(&secret.password)?);
+    secret_fields(
+        command,
+        &[
+            ("profile", &secret.profile),
+            ("service", &secret.service),
+            ("local-address", &secret.local_address),
+            ("remote-address", &secret.remote_address),
+            ("comment", &secret.comment),
+        ],
+        secret.disabled,
+    )
+}
+
 pub(super) fn set_secret_command(
     id: &str,
     changes: &SecretChanges,
 ) -> Result<CommandBuilder, RouterError> {
-    let mut command = CommandBuilder::new("/ppp/secret/set").attr(".id", id.as_bytes());
-    let fields = [
-        ("password", &changes.password),
-        ("profile", &changes.profile),
-        ("remote-address", &changes.remote_address),
-        ("comment", &changes.comment),
-    ];
+    secret_fields(
+        CommandBuilder::new("/ppp/secret/set").attr(".id", id.as_bytes()),
+        &[
+            ("password", &changes.password),
+            ("profile", &changes.profile),
+            ("remote-address", &changes.remote_address),
+            ("comment", &changes.comment),
+        ],
+        changes.disabled,
+    )
+}
+
+/// Adds the given text fields (text the router cannot take refuses the command) and
+/// `disabled` to a secret's `add` or `set`.
+fn secret_fields(
+    mut command: CommandBuilder,
+    fields: &[(&str, &Option<String>)],
+    disabled: Option<bool>,
+) -> Result<CommandBuilder, RouterError> {
     for (name, value) in fields {
         if let Some(value) = value {
             command = command.attr(name, encode_text(value)?);
         }
     }
-    if let Some(disabled) = changes.disabled {
+    if let Some(disabled) = disabled {
         command = command.attr("disabled", bool_word(disabled));
     }
     Ok(command)

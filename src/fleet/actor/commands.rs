@@ -76,15 +76,7 @@ impl RouterActor {
                     Err(Failure::Fleet(e)) => Err(e),
                 };
                 if changes_lists && mapped.is_ok() && connectivity.is_none() {
-                    if let Err(e) = self.refresh_lists(client, deadline) {
-                        log::warn!(
-                            "router {}: cannot re-read lists after a change: {e}",
-                            self.config.id
-                        );
-                        if e.is_connectivity_error() {
-                            connectivity = Some(Arc::new(e));
-                        }
-                    }
+                    connectivity = self.refresh_after(client, deadline, "a change");
                 }
                 $job.finish(mapped);
             }};

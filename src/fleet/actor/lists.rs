@@ -54,13 +54,21 @@ impl RouterActor {
         self.reconcile_isolation(client, deadline)
     }
 
-    /// Re-reads sessions, secrets and the isolation list; publishes them with their events.
-    pub(super) fn refresh_lists(
+    /// Re-reads the lists after `what` (a change, a batch) so its caller's next read sees
+    /// it; a failure that is not the connection's is logged and the lists stay as they were.
+    /// Returns the connection's error, which ends the session.
+    pub(super) fn refresh_after(
         &mut self,
         client: &mut Client,
         deadline: Instant,
-    ) -> Result<(), RouterError> {
-        self.read_lists(client, deadline, false)
+        what: &str,
+    ) -> Option<Arc<RouterError>> {
+        let error = self.read_lists(client, deadline, false).err()?;
+        log::warn!(
+            "router {}: cannot re-read lists after {what}: {error}",
+            self.config.id
+        );
+        error.is_connectivity_error().then(|| Arc::new(error))
     }
 
     /// Reads the lists (and the resource when `with_resource`) in one round trip and

@@ -418,15 +418,7 @@ impl RouterActor {
             .collect();
         if applied && lost.is_none() {
             let deadline = Instant::now() + self.settings.command_timeout;
-            if let Err(e) = self.refresh_lists(client, deadline) {
-                log::warn!(
-                    "router {}: cannot re-read lists after a batch: {e}",
-                    self.config.id
-                );
-                if e.is_connectivity_error() {
-                    lost = Some(Arc::new(e));
-                }
-            }
+            lost = self.refresh_after(client, deadline, "a batch");
         }
         (outcome, lost)
     }
