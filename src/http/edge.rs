@@ -36,9 +36,8 @@ const IDLE_POLL: Duration = Duration::from_secs(10);
 /// Earlier servers kept for draining; beyond this the oldest is let go.
 const MAX_OLD_GENERATIONS: usize = 16;
 /// How long a rebuilt server must keep accepting before the edge counts as accepting again
-/// (under a descriptor spike a new server can die within milliseconds, over and over).
-/// How long a rebuilt server must have kept accepting (a server rebuilt into a descriptor
-/// spike dies within milliseconds, its accept thread's panic reported at once).
+/// (a server rebuilt into a descriptor spike dies within milliseconds, over and over, its
+/// accept thread's panic reported at once).
 const SETTLE: Duration = Duration::from_millis(1200);
 /// How often the supervisor looks at the accept queue. A safety net only: a look reads the
 /// kernel's whole TCP table (measured: ~30 ms for 3 000 sockets, 15 % of a quiet 1 000-router
@@ -457,17 +456,6 @@ impl HttpServer {
     /// Requests being handled right now.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::SeqCst)
-    }
-
-    /// How many times the accept loop died and was rebuilt.
-    pub fn heals(&self) -> u64 {
-        self.edge.heals.load(Ordering::SeqCst)
-    }
-
-    /// Whether the edge accepts connections now (false between an accept failure and the
-    /// rebuild, and once stopping). For a watchdog.
-    pub fn accepting(&self) -> bool {
-        self.edge.accepting()
     }
 
     /// A handle another thread can keep to ask `accepting` (e.g. a systemd watchdog).

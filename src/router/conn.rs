@@ -502,24 +502,26 @@ pub(super) mod tests {
             &["!re", ".tag=3", "=name=a", "=uptime=6s"],
             &["!done", ".tag=3"],
         ]);
-        let print = || CommandBuilder::new("/ppp/active/print");
-        let Fingerprinted::Changed { rows, fingerprint } = conn
-            .run_fingerprinted(print(), &["uptime"], None, soon())
-            .unwrap()
-        else {
+        // One fingerprinted print at a time, as a poll sends it among others.
+        let mut print = |last: Option<u64>| {
+            let print = Print {
+                command: CommandBuilder::new("/ppp/active/print"),
+                fingerprint: Some((&["uptime"], last)),
+            };
+            match conn.prints(vec![print], soon()).pop() {
+                Some((Ok(Printed::Fingerprinted(answer)), _)) => answer,
+                other => panic!("a fingerprinted answer: {other:?}"),
+            }
+        };
+        let Fingerprinted::Changed { rows, fingerprint } = print(None) else {
             panic!("a first print is parsed");
         };
         let records = rows.parse(Record::clone);
         let names: Vec<String> = records.iter().map(|r| r.text("name")).collect();
         assert_eq!(names, ["a", "b"]);
         assert_eq!(records[0].text("uptime"), "1s");
-        assert!(matches!(
-            conn.run_fingerprinted(print(), &["uptime"], Some(fingerprint), soon()),
-            Ok(Fingerprinted::Same)
-        ));
-        let Ok(Fingerprinted::Changed { rows, .. }) =
-            conn.run_fingerprinted(print(), &["uptime"], Some(fingerprint), soon())
-        else {
+        assert!(matches!(print(Some(fingerprint)), Fingerprinted::Same));
+        let Fingerprinted::Changed { rows, .. } = print(Some(fingerprint)) else {
             panic!("a row fewer is a change");
         };
         assert_eq!(rows.parse(Record::clone).len(), 1);

@@ -35,24 +35,19 @@ pub struct PollReading {
 /// A result and how long its command took.
 pub type Timed<T> = (Result<T, RouterError>, Option<Duration>);
 
-/// The listing of a print run fingerprinted.
+/// The listing of a print run fingerprinted: its rows parsed only when they changed.
 fn listing_of<T>(printed: Printed, parse: fn(&Record) -> T) -> Result<Listing<T>, RouterError> {
     match printed {
-        Printed::Fingerprinted(print) => Ok(listing(print, parse)),
+        Printed::Fingerprinted(Fingerprinted::Same) => Ok(Listing::Same),
+        Printed::Fingerprinted(Fingerprinted::Changed { rows, fingerprint }) => {
+            Ok(Listing::Changed {
+                rows: rows.parse(parse),
+                fingerprint,
+            })
+        }
         Printed::Rows(_) => Err(RouterError::UnexpectedReply(
             "a fingerprinted print came back plain".into(),
         )),
-    }
-}
-
-/// Builds a listing from a fingerprinted print.
-fn listing<T>(print: Fingerprinted, parse: fn(&Record) -> T) -> Listing<T> {
-    match print {
-        Fingerprinted::Same => Listing::Same,
-        Fingerprinted::Changed { rows, fingerprint } => Listing::Changed {
-            rows: rows.parse(parse),
-            fingerprint,
-        },
     }
 }
 
@@ -243,11 +238,11 @@ impl<S: Stream> Connection<S> {
         };
         let prints = with_resource.then_some(resource_print).into_iter().chain([
             Print {
-                command: CommandBuilder::new("/ppp/active/print").proplist(ACTIVE_PROPS),
+                command: requests::sessions_print_command(),
                 fingerprint: Some((&["uptime"], sessions_last)),
             },
             Print {
-                command: CommandBuilder::new("/ppp/secret/print").proplist(SECRET_PROPS),
+                command: requests::secrets_print_command(),
                 fingerprint: Some((&[], secrets_last)),
             },
             Print {
@@ -305,28 +300,8 @@ impl<S: Stream> Connection<S> {
         &mut self,
         deadline: Instant,
     ) -> Result<Vec<ActiveSession>, RouterError> {
-        let rows = self.run(
-            CommandBuilder::new("/ppp/active/print").proplist(ACTIVE_PROPS),
-            deadline,
-        )?;
+        let rows = self.run(requests::sessions_print_command(), deadline)?;
         Ok(rows.iter().map(to_active).collect())
-    }
-
-    /// Every live PPP session, parsed only when the reply differs from the one fingerprinted
-    /// `last`. `uptime` is left out of the comparison (it ticks on every print), so a
-    /// `Same` list keeps the uptimes it was built with.
-    pub fn active_sessions_since(
-        &mut self,
-        last: Option<u64>,
-        deadline: Instant,
-    ) -> Result<Listing<ActiveSession>, RouterError> {
-        let print = self.run_fingerprinted(
-            CommandBuilder::new("/ppp/active/print").proplist(ACTIVE_PROPS),
-            &["uptime"],
-            last,
-            deadline,
-        )?;
-        Ok(listing(print, to_active))
     }
 
     /// Live sessions of exactly this user name.
@@ -347,26 +322,8 @@ impl<S: Stream> Connection<S> {
 
     /// Every PPP secret.
     pub fn secrets(&mut self, deadline: Instant) -> Result<Vec<Secret>, RouterError> {
-        let rows = self.run(
-            CommandBuilder::new("/ppp/secret/print").proplist(SECRET_PROPS),
-            deadline,
-        )?;
+        let rows = self.run(requests::secrets_print_command(), deadline)?;
         Ok(rows.iter().map(to_secret).collect())
-    }
-
-    /// Every PPP secret, parsed only when the reply differs from the one fingerprinted `last`.
-    pub fn secrets_since(
-        &mut self,
-        last: Option<u64>,
-        deadline: Instant,
-    ) -> Result<Listing<Secret>, RouterError> {
-        let print = self.run_fingerprinted(
-            CommandBuilder::new("/ppp/secret/print").proplist(SECRET_PROPS),
-            &[],
-            last,
-            deadline,
-        )?;
-        Ok(listing(print, to_secret))
     }
 
     /// The secret named exactly `user`, if any.

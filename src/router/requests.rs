@@ -108,6 +108,16 @@ pub(super) fn remove_command(menu: &str, id: &str) -> CommandBuilder {
     CommandBuilder::new(&format!("{menu}/remove")).attr(".id", id.as_bytes())
 }
 
+/// Every live session, with the attributes the engine reads.
+pub(super) fn sessions_print_command() -> CommandBuilder {
+    CommandBuilder::new("/ppp/active/print").proplist(super::ops::ACTIVE_PROPS)
+}
+
+/// Every secret, with the attributes the engine reads.
+pub(super) fn secrets_print_command() -> CommandBuilder {
+    CommandBuilder::new("/ppp/secret/print").proplist(super::ops::SECRET_PROPS)
+}
+
 pub(super) fn add_secret_command(secret: &NewSecret) -> Result<CommandBuilder, RouterError> {
     let command = CommandBuilder::new("/ppp/secret/add")
         .attr("name", encode_text(&secret.name)?)

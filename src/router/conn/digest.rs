@@ -84,27 +84,6 @@ pub enum Printed {
 }
 
 impl<S: Stream> Connection<S> {
-    /// Runs a print and fingerprints its rows (leaving out `skip` attributes) as they are
-    /// decoded: when they hash as `last`, nothing is copied out of the decoder's buffer.
-    pub fn run_fingerprinted(
-        &mut self,
-        command: CommandBuilder,
-        skip: &'static [&'static str],
-        last: Option<u64>,
-        deadline: Instant,
-    ) -> Result<Fingerprinted, RouterError> {
-        // The tag `execute` gives this command.
-        let tag = self.next_tag.to_string().into_bytes();
-        self.begin_digest(tag.clone(), command.path(), skip);
-        let result = self.execute(command, deadline);
-        let fingerprinted = self.finish_digest(&tag, last);
-        // Dropped, not cleared: a digest's hasher state is ~600 bytes, kept by no idle router.
-        self.digests = Vec::new();
-        result?;
-        self.decoder.shrink_idle(DECODER_KEEP);
-        fingerprinted.ok_or(RouterError::Closed)
-    }
-
     /// Runs `prints` in one round trip: written together, each answered by its tag (a trap
     /// fails only its print). Returns each print's answer and its time from write to `!done`.
     pub fn prints(
