@@ -62,11 +62,6 @@ impl UserEntry {
     }
 }
 
-/// An address as an isolation-list entry may hold it: `10.0.0.5` and `10.0.0.5/32` alike.
-fn bare_address(address: &str) -> &str {
-    address.strip_suffix("/32").unwrap_or(address)
-}
-
 fn static_address(secret: &Secret) -> Option<&str> {
     let address = secret.remote_address.as_str();
     address.parse::<Ipv4Addr>().is_ok().then_some(address)
@@ -113,7 +108,7 @@ impl RouterIndex {
             .isolation
             .iter()
             .filter(|e| !e.disabled)
-            .map(|e| bare_address(&e.address).to_owned())
+            .map(|e| super::isolation::bare(&e.address).to_owned())
             .collect();
         let is_isolated = |address: Option<&str>| address.is_some_and(|a| isolated.contains(a));
         // Users the engine isolates by name (the entry follows them, parked while offline).
@@ -250,7 +245,7 @@ impl RouterIndex {
 
     /// Whether `address` is on the isolation list.
     pub fn lists_isolated(&self, address: &str) -> bool {
-        self.isolated.contains(bare_address(address))
+        self.isolated.contains(super::isolation::bare(address))
     }
 
     /// Whether `address` means anything on this router: live, assigned or isolated.

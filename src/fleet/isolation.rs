@@ -34,7 +34,8 @@ pub struct Fix {
     pub disabled: bool,
 }
 
-fn bare(address: &str) -> &str {
+/// An address as an isolation-list entry may hold it: `10.0.0.5` and `10.0.0.5/32` alike.
+pub(crate) fn bare(address: &str) -> &str {
     address.strip_suffix("/32").unwrap_or(address)
 }
 

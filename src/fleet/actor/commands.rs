@@ -387,7 +387,7 @@ impl RouterActor {
             None => user_address(client, user, deadline)?,
         };
         if let Some(entry) = tagged.first() {
-            let current = entry.address.strip_suffix("/32").unwrap_or(&entry.address);
+            let current = isolation::bare(&entry.address);
             if current == address && !entry.disabled {
                 return Ok(IsolateOutcome {
                     address,

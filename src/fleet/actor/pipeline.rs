@@ -30,10 +30,6 @@ struct UserView {
     entries: Vec<AddressListEntry>,
 }
 
-fn bare(address: &str) -> &str {
-    address.strip_suffix("/32").unwrap_or(address)
-}
-
 impl UserView {
     fn build(
         user: &str,
@@ -59,7 +55,7 @@ impl UserView {
             .iter()
             .filter(|e| match isolation::tagged_user(&e.comment) {
                 Some(tagged) => tagged == user,
-                None => addresses.contains(&e.address.as_str()),
+                None => addresses.contains(&isolation::bare(&e.address)),
             })
             .cloned()
             .collect();
@@ -149,7 +145,7 @@ fn plan(write: &BatchWrite, view: &UserView) -> Planned {
         BatchWrite::Isolate { comment, .. } => {
             let address = view.address(user).map_err(Err)?;
             if let Some(entry) = tagged().next() {
-                if bare(&entry.address) == address && !entry.disabled {
+                if isolation::bare(&entry.address) == address && !entry.disabled {
                     return Err(Ok(()));
                 }
                 return Ok(vec![Request::SetEntry {
@@ -175,7 +171,7 @@ fn plan(write: &BatchWrite, view: &UserView) -> Planned {
                         .iter()
                         .filter(|e| {
                             !e.dynamic
-                                && e.address == address
+                                && isolation::bare(&e.address) == address
                                 && isolation::tagged_user(&e.comment).is_none()
                         })
                         .map(|e| Request::RemoveEntry(e.id.to_string())),
@@ -504,7 +500,8 @@ mod tests {
             disabled: false,
         };
         let entries = [
-            entry("*1", "10.0.0.5", "by hand"),
+            // Routers may show an address entry with its /32: the same address.
+            entry("*1", "10.0.0.5/32", "by hand"),
             entry("*2", "10.0.0.9", "net-engine:user=bob"),
             entry("*3", "10.0.0.7", "someone else"),
         ];
