@@ -32,7 +32,7 @@ use crossbeam_channel::{after, never, select, tick, Receiver};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// While streams run, the thread blocks on its queue at most this long (a command wakes it
@@ -83,9 +83,6 @@ pub(crate) struct RouterActor {
     /// first poll is a baseline and does not fire a storm of session events.
     previous_sessions: Option<Arc<Vec<ActiveSession>>>,
     secrets_fingerprint: Option<u64>,
-    /// The list `secrets_fingerprint` was taken of (weak: it must not keep an old list), so
-    /// a poll that publishes that same list again does not hash it again.
-    secrets_fingerprinted: Weak<Vec<Secret>>,
     /// The fingerprint of the session print that built this list, and when it was built.
     listed_sessions: Option<(u64, Arc<Vec<ActiveSession>>, Instant)>,
     /// The fingerprint of the secret print that built this list.
@@ -137,7 +134,6 @@ impl RouterActor {
             rng: Rng::from_entropy(),
             previous_sessions: None,
             secrets_fingerprint: None,
-            secrets_fingerprinted: Weak::new(),
             listed_sessions: None,
             listed_secrets: None,
             down_announced: false,

@@ -134,6 +134,8 @@ impl RouterActor {
             Some(entries) if *published.isolation != entries => Arc::new(entries),
             _ => Arc::clone(&published.isolation),
         };
+        // Only this function publishes secrets: the same `Arc` is the same list.
+        let secrets_new = !Arc::ptr_eq(&secrets, &published.secrets);
         drop(published);
         self.cell.update(|s| {
             s.sessions = Arc::clone(&sessions);
@@ -142,11 +144,9 @@ impl RouterActor {
             s.last_poll_at = Some(now);
         });
         self.session_events(&sessions);
-        // The list fingerprinted last time (same allocation, kept by the `Weak`) is unchanged.
-        if std::ptr::eq(self.secrets_fingerprinted.as_ptr(), Arc::as_ptr(&secrets)) {
+        if !secrets_new && self.secrets_fingerprint.is_some() {
             return Ok(());
         }
-        self.secrets_fingerprinted = Arc::downgrade(&secrets);
         let fingerprint = fingerprint_secrets(&secrets);
         if self.secrets_fingerprint != Some(fingerprint) {
             self.secrets_fingerprint = Some(fingerprint);
