@@ -112,23 +112,24 @@ fn quick_benchmark_runs_every_scenario() {
     }
 
     let overload = report.overload.as_ref().expect("overload ran");
-    let a = &overload.answers;
-    let answered = a.status_200 + a.status_503 + a.status_504 + a.status_other;
-    assert_eq!(answered + a.no_answer, overload.callers, "{overload:?}");
-    assert_eq!(a.status_other, 0, "only 200, 503 or 504: {overload:?}");
-    // How many callers were answered within the timeout + 1 s is a figure the benchmark
-    // reports, not something a test may assert (it depends on the machine's load).
-    assert!(a.answered_in_bound <= overload.callers);
-    let s = &overload.sustained.answers;
-    assert_eq!(
-        s.status_200 + s.status_503 + s.status_504 + s.status_other + s.no_answer,
-        overload.sustained.requests,
-        "every sustained call counted once: {overload:?}"
-    );
-    assert_eq!(s.status_other, 0, "{overload:?}");
+    // Every caller is answered (200, 503 or 504), in the burst and the sustained phase.
+    for (phase, a) in [
+        ("burst", &overload.answers),
+        ("sustained", &overload.sustained.answers),
+    ] {
+        assert_eq!(a.no_answer, 0, "{phase}: {overload:?}");
+        assert_eq!(
+            a.status_other, 0,
+            "{phase}: only 200, 503 or 504: {overload:?}"
+        );
+        assert!(
+            a.status_200 + a.status_503 + a.status_504 > 0,
+            "{phase}: the overloaded engine still answered: {overload:?}"
+        );
+    }
     assert!(
-        answered > 0,
-        "the overloaded engine still answered: {overload:?}"
+        overload.sustained.requests >= overload.callers,
+        "{overload:?}"
     );
     assert!(overload.rss_peak_kib >= overload.rss_before_kib);
 

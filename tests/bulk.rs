@@ -3,7 +3,7 @@
 //! own count says so, no timing), a trap fails only its item, every valid item is applied
 //! exactly once, and items for the same user keep their order.
 
-use crate::support::engine::{router_configs, simulator_with, TestEngine};
+use crate::support::engine::{router_configs, simulator_with, TestEngine, Watchdog};
 use net_engine::fleet::FleetSettings;
 use net_engine::sim::{SimConfig, Simulator};
 use serde_json::{json, Value};
@@ -58,6 +58,7 @@ fn results(answer: &crate::support::engine::Answer) -> Vec<Value> {
 
 #[test]
 fn one_routers_items_are_pipelined_and_each_applied_once() {
+    let _watchdog = Watchdog::new("bulk_pipelined", Duration::from_secs(120));
     let sim = linked(50, 120);
     let engine = engine(&sim, 32);
     let online: Vec<String> = sim.routers()[0]
@@ -102,6 +103,7 @@ fn one_routers_items_are_pipelined_and_each_applied_once() {
 
 #[test]
 fn a_trap_in_a_wave_fails_only_its_item_and_one_users_items_keep_their_order() {
+    let _watchdog = Watchdog::new("bulk_trap", Duration::from_secs(120));
     let sim = linked(20, 40);
     let engine = engine(&sim, 32);
     let router = &sim.routers()[0];
@@ -148,6 +150,7 @@ fn a_trap_in_a_wave_fails_only_its_item_and_one_users_items_keep_their_order() {
 
 #[test]
 fn a_bulk_kick_finds_sessions_the_cache_has_not_seen() {
+    let _watchdog = Watchdog::new("bulk_kick", Duration::from_secs(120));
     let sim = linked(0, 40);
     let engine = TestEngine::start(
         router_configs(&sim),

@@ -166,7 +166,10 @@ mod tests {
         // Bytes that came while paused wake at once on resume.
         watched_b.resume().unwrap();
         assert!(watched_b.wake.recv_timeout(Duration::from_secs(5)).is_ok());
+        // Dropped: deregistered, and nobody is woken for its socket any more.
+        let token_a = watched_a.token;
         drop(watched_a);
+        assert!(!watcher.lock().contains_key(&token_a));
         a_peer.write_all(b"y").unwrap();
         assert!(watched_b
             .wake
