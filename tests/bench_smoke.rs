@@ -175,7 +175,7 @@ HTTP/1.1 503 Busy\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\
 #[test]
 fn bench_percentiles_and_proc_parsing() {
     use bench_engine::stats::{
-        process_figures, schedstat_seconds, stat_cpu_seconds, thread_cpu_seconds, Summary,
+        process_figures, schedstat_seconds, stat_cpu_seconds, thread_groups, Summary,
     };
     let samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
     let s = Summary::of(&samples);
@@ -201,10 +201,16 @@ fn bench_percentiles_and_proc_parsing() {
         })
         .unwrap();
     spun.1.recv().unwrap();
-    let cpu = thread_cpu_seconds("smoke-spin");
+    let groups = thread_groups();
     done.0.send(()).unwrap();
     spinner.join().unwrap();
+    let (cpu, runs) = groups["smoke-spin"];
     assert!((0.03..5.0).contains(&cpu), "{cpu}");
-    assert_eq!(thread_cpu_seconds("no-such-thread"), 0.0);
+    assert!(runs >= 1, "{runs}");
+    assert!(!groups.contains_key("no-such-thread"));
+    // Digits are one `N`: every `router-17` is `router-N`.
+    assert!(groups
+        .keys()
+        .all(|name| !name.contains(|c: char| c.is_ascii_digit())));
     assert!(process_figures(None).threads >= 1);
 }

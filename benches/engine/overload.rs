@@ -431,7 +431,7 @@ fn sustained(
         ..Sustained::default()
     };
     let mut latencies = Vec::new();
-    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    let mut rng = net_engine::rng::Rng::new(7);
     let bystander_samples = std::thread::scope(|scope| -> BenchResult<Vec<Duration>> {
         let watcher = scope.spawn(|| bystander(watching, &stop, None, &failures));
         let (mut line, mut body) = (String::new(), Vec::new());
@@ -489,10 +489,7 @@ fn sustained(
                                 .count(status, elapsed, bound, &mut latencies);
                             // A dashboard asks again a second later; the engine's 503
                             // says Retry-After: 1. Callers spread both ±50 %.
-                            rng ^= rng << 13;
-                            rng ^= rng >> 7;
-                            rng ^= rng << 17;
-                            let spread = 0.5 + (rng % 1000) as f64 / 1000.0;
+                            let spread = 0.5 + rng.unit();
                             looper.next_send =
                                 Instant::now() + Duration::from_secs(1).mul_f64(spread);
                             looper.caller = None;

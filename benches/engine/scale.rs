@@ -9,9 +9,7 @@ use super::harness::{
     router_configs, users_for_sessions, BenchEngine, BenchError, BenchResult, SimProcess, KEY,
 };
 use super::http_client::HttpClient;
-use super::stats::{
-    cpu_seconds, ms, open_files_limit, process_figures, thread_cpu_seconds, Summary,
-};
+use super::stats::{cpu_seconds, ms, open_files_limit, process_figures, thread_groups, Summary};
 use net_engine::fleet::FleetSettings;
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -37,8 +35,9 @@ pub struct ScaleStep {
     pub window_s: f64,
     /// CPU seconds the whole engine process used per minute while idle (polling only).
     pub engine_cpu_s_per_min: f64,
-    /// The share of it spent on router threads.
-    pub router_threads_cpu_s_per_min: f64,
+    /// Of it, per thread group (`router-N`, `http-N`, `http-edge`, `socket-watcher`): CPU
+    /// seconds per minute and times its threads were woken per second.
+    pub thread_groups: Vec<ThreadGroup>,
     pub sim_cpu_s_per_min: f64,
     /// Polls the idle window held (routers × window ÷ poll interval; the sessions are static,
     /// so each finds nothing changed).
@@ -48,6 +47,13 @@ pub struct ScaleStep {
     pub targets_bytes: usize,
     pub targets: Summary,
     pub routers_list: Summary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadGroup {
+    pub name: String,
+    pub cpu_s_per_min: f64,
+    pub wakeups_per_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -84,6 +90,32 @@ impl ScaleResult {
                     ),
                 ]
             })
+            .chain(self.steps.iter().map(|s| {
+                let polls_per_s = s.quiet_polls / s.window_s.max(f64::EPSILON);
+                let groups: Vec<String> = s
+                    .thread_groups
+                    .iter()
+                    .map(|g| {
+                        format!(
+                            "{} {:.2} s/min, {:.0} wake-ups/s",
+                            g.name, g.cpu_s_per_min, g.wakeups_per_s
+                        )
+                    })
+                    .collect();
+                let router_wakeups = s
+                    .thread_groups
+                    .iter()
+                    .find(|g| g.name == "router-N")
+                    .map_or(0.0, |g| g.wakeups_per_s);
+                [
+                    format!("{} routers, idle CPU by thread", s.routers),
+                    format!(
+                        "{} · {:.1} router-thread wake-ups per poll",
+                        groups.join(" · "),
+                        router_wakeups / polls_per_s.max(f64::EPSILON)
+                    ),
+                ]
+            }))
             .chain(self.steps.iter().map(|s| {
                 [
                     format!("{} routers, a poll that finds nothing changed", s.routers),
@@ -176,9 +208,9 @@ fn step(
         .sum();
 
     // Idle: only the poll timers run. Measure CPU over whole poll periods.
-    let (engine_cpu, router_cpu, sim_cpu) = (
+    let (engine_cpu, groups_before, sim_cpu) = (
         cpu_seconds(None),
-        thread_cpu_seconds("router-"),
+        thread_groups(),
         cpu_seconds(Some(sim.pid())),
     );
     let allocations = super::alloc::allocations();
@@ -189,7 +221,20 @@ fn step(
     let quiet_polls = routers as f64 * elapsed / poll_interval.as_secs_f64();
     let per_minute = |cpu: f64| cpu * 60.0 / elapsed;
     let engine_cpu = per_minute(cpu_seconds(None) - engine_cpu);
-    let router_cpu = per_minute(thread_cpu_seconds("router-") - router_cpu);
+    let thread_groups: Vec<ThreadGroup> = thread_groups()
+        .into_iter()
+        .filter(|(name, _)| {
+            ["router-N", "http-N", "http-edge", "socket-watcher"].contains(&name.as_str())
+        })
+        .map(|(name, (cpu, runs))| {
+            let (cpu_before, runs_before) = groups_before.get(&name).copied().unwrap_or_default();
+            ThreadGroup {
+                name,
+                cpu_s_per_min: per_minute(cpu - cpu_before),
+                wakeups_per_s: runs.saturating_sub(runs_before) as f64 / elapsed,
+            }
+        })
+        .collect();
     let sim_cpu = per_minute(cpu_seconds(Some(sim.pid())) - sim_cpu);
 
     // A few cached reads at this size.
@@ -238,7 +283,7 @@ fn step(
         threads: after.threads,
         window_s: elapsed,
         engine_cpu_s_per_min: engine_cpu,
-        router_threads_cpu_s_per_min: router_cpu,
+        thread_groups,
         sim_cpu_s_per_min: sim_cpu,
         quiet_polls,
         allocations_per_quiet_poll: allocations as f64 / quiet_polls.max(1.0),

@@ -134,20 +134,41 @@ pub fn process_tree_cpu_seconds(pid: u32) -> f64 {
             .sum::<f64>()
 }
 
-/// CPU seconds of this process's threads whose name starts with `prefix`.
-pub fn thread_cpu_seconds(prefix: &str) -> f64 {
+/// This process's threads grouped by name with digits made `N` (`router-N`, `http-N`):
+/// per group, seconds on a CPU and how many times its threads were put on one (`schedstat`:
+/// run time, wait time, runs), i.e. how often they woke.
+pub fn thread_groups() -> std::collections::BTreeMap<String, (f64, u64)> {
+    let mut groups = std::collections::BTreeMap::new();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
+        return groups;
     };
-    tasks
-        .flatten()
-        .filter(|task| {
-            std::fs::read_to_string(task.path().join("comm"))
-                .is_ok_and(|name| name.starts_with(prefix))
-        })
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .map(|schedstat| schedstat_seconds(&schedstat))
-        .sum()
+    for task in tasks.flatten() {
+        let (Ok(name), Ok(schedstat)) = (
+            std::fs::read_to_string(task.path().join("comm")),
+            std::fs::read_to_string(task.path().join("schedstat")),
+        ) else {
+            continue;
+        };
+        let mut group = String::new();
+        let mut in_number = false;
+        for c in name.trim().chars() {
+            if !c.is_ascii_digit() {
+                group.push(c);
+            } else if !in_number {
+                group.push('N');
+            }
+            in_number = c.is_ascii_digit();
+        }
+        let runs = schedstat
+            .split_whitespace()
+            .nth(2)
+            .and_then(|r| r.parse::<u64>().ok())
+            .unwrap_or(0);
+        let entry = groups.entry(group).or_insert((0.0, 0));
+        entry.0 += schedstat_seconds(&schedstat);
+        entry.1 += runs;
+    }
+    groups
 }
 
 /// utime + stime (fields 14 and 15; the name in parentheses may hold spaces).
