@@ -10,7 +10,6 @@
 
 use super::StoreError;
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
-use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
@@ -89,18 +88,6 @@ pub struct AuditEntry {
     pub error: Option<String>,
 }
 
-impl AuditEntry {
-    /// The entry as one JSON object (the file's line, the backend's columns).
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or_default()
-    }
-
-    /// Reads what [`AuditEntry::to_json`] wrote; `None` for anything else.
-    pub fn from_json(value: &Value) -> Option<AuditEntry> {
-        AuditEntry::deserialize(value).ok()
-    }
-}
-
 /// The answer a write gave, as kept for its idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StoredAnswer {
@@ -111,17 +98,6 @@ pub struct StoredAnswer {
     pub status: u16,
     pub body: String,
     pub retry_after: Option<u32>,
-}
-
-impl StoredAnswer {
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or_default()
-    }
-
-    /// Reads what [`StoredAnswer::to_json`] wrote; `None` for anything else.
-    pub fn from_json(value: &Value) -> Option<StoredAnswer> {
-        StoredAnswer::deserialize(value).ok()
-    }
 }
 
 /// A missing `change` reads as `{}`.
@@ -178,28 +154,31 @@ impl FileAuditBackend {
         &self.path
     }
 
-    fn append(&self, path: &Path, lines: impl Iterator<Item = Value>) -> Result<(), StoreError> {
+    /// Appends one JSON line per item.
+    fn append<T: serde::Serialize>(&self, path: &Path, items: &[T]) -> Result<(), StoreError> {
         let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         let unavailable =
             |e: std::io::Error| StoreError::Unavailable(format!("{}: {e}", path.display()));
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(unavailable)?;
         }
-        let mut text = String::new();
-        for line in lines {
-            text.push_str(&line.to_string());
-            text.push('\n');
+        let mut text = Vec::new();
+        for item in items {
+            serde_json::to_writer(&mut text, item)
+                .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
+            text.push(b'\n');
         }
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .map_err(unavailable)?;
-        file.write_all(text.as_bytes()).map_err(unavailable)?;
+        file.write_all(&text).map_err(unavailable)?;
         file.flush().map_err(unavailable)
     }
 
-    fn read(path: &Path) -> Result<Vec<Value>, StoreError> {
+    /// Every line that reads as a `T`, in order.
+    fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, StoreError> {
         let file = match File::open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -212,9 +191,9 @@ impl FileAuditBackend {
             if line.trim().is_empty() {
                 continue;
             }
-            match serde_json::from_str::<Value>(&line) {
+            match serde_json::from_str::<T>(&line) {
                 Ok(value) => values.push(value),
-                // A torn last line (a crash mid-write) is skipped, not fatal.
+                // A torn last line (a crash mid-write) or a foreign one is skipped, not fatal.
                 Err(e) => log::warn!("{} line {}: skipped: {e}", path.display(), number + 1),
             }
         }
@@ -224,20 +203,17 @@ impl FileAuditBackend {
 
 impl AuditBackend for FileAuditBackend {
     fn save_entries(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
-        self.append(&self.path, entries.iter().map(AuditEntry::to_json))
+        self.append(&self.path, entries)
     }
 
     fn save_answers(&self, answers: &[StoredAnswer]) -> Result<(), StoreError> {
-        self.append(&self.keys_path, answers.iter().map(StoredAnswer::to_json))
+        self.append(&self.keys_path, answers)
     }
 
     fn load_entries(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         let mut by_id: HashMap<String, usize> = HashMap::new();
         let mut entries: Vec<AuditEntry> = Vec::new();
-        for value in Self::read(&self.path)? {
-            let Some(entry) = AuditEntry::from_json(&value) else {
-                continue;
-            };
+        for entry in Self::read::<AuditEntry>(&self.path)? {
             match by_id.get(&entry.id) {
                 Some(&at) => entries[at] = entry,
                 None => {
@@ -251,9 +227,8 @@ impl AuditBackend for FileAuditBackend {
     }
 
     fn load_answers(&self, since_ms: u64) -> Result<Vec<StoredAnswer>, StoreError> {
-        Ok(Self::read(&self.keys_path)?
-            .iter()
-            .filter_map(StoredAnswer::from_json)
+        Ok(Self::read::<StoredAnswer>(&self.keys_path)?
+            .into_iter()
             .filter(|a| a.created_ms >= since_ms)
             .collect())
     }
