@@ -4,50 +4,32 @@
 use crate::support::engine::{
     fast_settings, router_configs, simulator, simulator_with_fault, TestEngine, Watchdog, KEY,
 };
-use crate::support::process::{command, free_port, spawn_and_read, wait_for_http, ChildGuard, BIN};
+use crate::support::process::{
+    command, command_through, dashboard_addr, free_port, spawn_and_read, wait_for_http, ChildGuard,
+};
 use net_engine::fleet::{FleetSettings, NoObserver};
 use net_engine::sim::Fault;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// `net-engine demo` on a free loopback port, started through `prefix` (e.g. prlimit).
 fn demo(prefix: &[&str], routers: &str) -> (ChildGuard, String, String) {
-    let (program, rest) = match prefix.split_first() {
-        Some((program, rest)) => (*program, rest.to_vec()),
-        None => (BIN, Vec::new()),
-    };
-    let mut command = Command::new(program);
-    command.args(rest);
-    if !prefix.is_empty() {
-        command.arg(BIN);
-    }
-    command
-        .args([
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--routers",
-            routers,
-            "--users",
-            "20",
-        ])
-        .env_remove("API_PORT")
-        .env_remove("DB_DSN")
-        .env_remove("WEBHOOK_URL")
-        .env_remove("NOTIFY_SOCKET")
-        .env("APP_KEY", "front-test-key-0123456789")
-        .env("RUST_LOG", "warn");
+    let args = [
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--routers",
+        routers,
+        "--users",
+        "20",
+    ];
+    let mut command = command_through(prefix, &args);
+    command.env("APP_KEY", "front-test-key-0123456789");
     let (child, lines) = spawn_and_read(command, |l| l.iter().any(|x| x.contains("API key:")));
-    let url = lines
-        .iter()
-        .find_map(|l| l.trim().strip_prefix("dashboard: "))
-        .expect("dashboard line")
-        .trim_end_matches('/')
-        .to_owned();
+    let url = format!("http://{}", dashboard_addr(&lines));
     (child, url, "front-test-key-0123456789".to_owned())
 }
 

@@ -114,22 +114,10 @@ fn demo_with_watchdog(
     UnixDatagram,
     std::net::SocketAddr,
 ) {
-    use crate::support::process::{command, spawn_and_read, BIN};
+    use crate::support::process::{command_through, dashboard_addr, spawn_and_read};
     let path = directory.join("notify.sock");
     let socket = UnixDatagram::bind(&path).unwrap();
-    let args = SMALL_DEMO;
-    let mut demo = command(&args);
-    if let Some((program, rest)) = prefix.split_first() {
-        let mut wrapped = std::process::Command::new(program);
-        wrapped.args(rest).arg(BIN).args(args);
-        for (key, value) in demo.get_envs() {
-            match value {
-                Some(value) => wrapped.env(key, value),
-                None => wrapped.env_remove(key),
-            };
-        }
-        demo = wrapped;
-    }
+    let mut demo = command_through(prefix, &SMALL_DEMO);
     demo.env("NOTIFY_SOCKET", &path)
         .env("WATCHDOG_USEC", "200000");
     match watchdog_pid {
@@ -138,12 +126,7 @@ fn demo_with_watchdog(
     };
     let (child, lines) = spawn_and_read(demo, |l| l.iter().any(|x| x.contains("API key:")));
     assert_eq!(receive(&socket), "READY=1");
-    let addr = lines
-        .iter()
-        .find_map(|l| l.trim().strip_prefix("dashboard: http://"))
-        .and_then(|rest| rest.trim_end_matches('/').parse().ok())
-        .expect("dashboard line");
-    (child, socket, addr)
+    (child, socket, dashboard_addr(&lines))
 }
 
 #[test]

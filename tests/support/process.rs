@@ -44,7 +44,19 @@ impl ChildGuard {
 
 /// `net-engine ARGS` with no inherited engine configuration and quiet logs.
 pub fn command(args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
+    command_through(&[], args)
+}
+
+/// [`command`], started through `prefix` (e.g. `prlimit --nofile=1024 --`) when not empty.
+pub fn command_through(prefix: &[&str], args: &[&str]) -> Command {
+    let mut command = match prefix.split_first() {
+        Some((program, rest)) => {
+            let mut command = Command::new(program);
+            command.args(rest).arg(BIN);
+            command
+        }
+        None => Command::new(BIN),
+    };
     command
         .args(args)
         .env_remove("APP_KEY")
@@ -56,6 +68,15 @@ pub fn command(args: &[&str]) -> Command {
         .env_remove("NOTIFY_SOCKET")
         .env("RUST_LOG", "warn");
     command
+}
+
+/// The API address from a demo's `dashboard: http://ADDR/` line.
+pub fn dashboard_addr(lines: &[String]) -> std::net::SocketAddr {
+    lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("dashboard: http://"))
+        .and_then(|rest| rest.trim_end_matches('/').parse().ok())
+        .expect("dashboard line")
 }
 
 /// Starts `command` and collects stdout lines until `done` says enough (10 s limit).
