@@ -3,15 +3,16 @@
 //! front (systemd/nginx-net-engine.conf) — engine threads, RSS and a normal client's latency.
 
 use super::harness::{
-    nginx_binary, router_configs, sim_addrs, simulator, BenchEngine, BenchError, BenchResult, KEY,
+    nginx_binary, nginx_dir, router_configs, sim_addrs, simulator, BenchEngine, BenchError,
+    BenchResult, Nginx, KEY,
 };
 use super::http_client::HttpClient;
 use super::stats::{ms, process_figures, Summary};
 use net_engine::fleet::FleetSettings;
 use serde::Serialize;
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 // The tests' own helper; the test suite compiles this benchmark too (tests/bench_smoke.rs),
@@ -180,24 +181,8 @@ fn idle_sockets(target: SocketAddr, count: usize, samples: usize) -> BenchResult
 
 /// nginx running the shipped server block (ports rewritten to loopback, a self-signed
 /// certificate, a plain listener for the benchmark's clients); stopped on drop.
-struct Front {
-    child: Child,
-    dir: PathBuf,
-    plain: SocketAddr,
-}
-
-impl Drop for Front {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn start_front(binary: &Path, engine: SocketAddr) -> BenchResult<Front> {
-    let dir = std::env::temp_dir().join(format!("net-engine-bench-front-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
+fn start_front(binary: &Path, engine: SocketAddr) -> BenchResult<Nginx> {
+    let dir = nginx_dir()?;
     let (cert, key) = nginx_conf::self_signed(&dir).map_err(BenchError)?;
     let (tls_port, plain_port) = (super::harness::free_port()?, super::harness::free_port()?);
     let server = on_loopback(engine, tls_port, plain_port, &cert, &key)
@@ -209,49 +194,19 @@ fn start_front(binary: &Path, engine: SocketAddr) -> BenchResult<Front> {
         .arg("-u")
         .output()
         .is_ok_and(|o| o.stdout == b"0\n");
-    let conf = format!(
+    let config = format!(
         "{user}master_process off;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
          worker_rlimit_nofile 16384;\nevents {{ worker_connections 8192; }}\n\
          http {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n\
          fastcgi_temp_path {d}/fcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n{server}\n}}\n",
         user = if root { "user root;\n" } else { "" },
     );
-    let conf_path = dir.join("nginx.conf");
-    std::fs::write(&conf_path, conf)?;
-    let child = Command::new(binary)
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(&conf_path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| BenchError(format!("cannot run nginx: {e}")))?;
-    let plain = SocketAddr::from(([127, 0, 0, 1], plain_port));
-    let mut front = Front { child, dir, plain };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut body = Vec::new();
-    loop {
-        let mut client = HttpClient::new(plain, Duration::from_secs(1));
-        if client
-            .get("/api/v1/health", KEY, &mut body)
-            .is_ok_and(|a| a.status == 200)
-        {
-            return Ok(front);
-        }
-        if let Ok(Some(status)) = front.child.try_wait() {
-            let log = std::fs::read_to_string(front.dir.join("error.log")).unwrap_or_default();
-            return Err(BenchError(format!(
-                "nginx exited ({status}): {}",
-                log.trim()
-            )));
-        }
-        if Instant::now() >= deadline {
-            return Err(BenchError("the nginx front did not answer in 10 s".into()));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    Nginx::run(
+        binary,
+        &dir,
+        &config,
+        SocketAddr::from(([127, 0, 0, 1], plain_port)),
+    )
 }
 
 pub fn run(quick: bool) -> BenchResult<FrontResult> {
@@ -289,7 +244,7 @@ pub fn run(quick: bool) -> BenchResult<FrontResult> {
     if let Some(binary) = nginx_binary() {
         std::thread::sleep(settle);
         let front = start_front(&binary, engine.addr)?;
-        result.with_nginx = Some(idle_sockets(front.plain, idle, samples)?);
+        result.with_nginx = Some(idle_sockets(front.addr, idle, samples)?);
         drop(front);
     }
     drop(engine);

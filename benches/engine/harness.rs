@@ -294,6 +294,16 @@ impl Nginx {
                server {{ listen 127.0.0.1:{port}; root {d}/www; }}\n\
              }}\n"
         );
+        Nginx::run(
+            binary,
+            dir,
+            &config,
+            SocketAddr::from(([127, 0, 0, 1], port)),
+        )
+    }
+
+    /// Runs nginx with `config` (written to `dir/nginx.conf`) and waits until `addr` accepts.
+    pub fn run(binary: &Path, dir: &Path, config: &str, addr: SocketAddr) -> BenchResult<Nginx> {
         let config_path = dir.join("nginx.conf");
         std::fs::write(&config_path, config)?;
         let child = Command::new(binary)
@@ -308,7 +318,6 @@ impl Nginx {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| BenchError(format!("cannot run nginx: {e}")))?;
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let mut nginx = Nginx {
             child,
             binary: binary.to_owned(),
